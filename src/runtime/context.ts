@@ -1,0 +1,185 @@
+/**
+ * What a replacement can reach of the call it replaces: `this`, `new.target`, the original's
+ * enclosing variables, the module's top-level bindings, the class's private members, `super`,
+ * and the version below it. The gate records the call in a few module variables (no allocation);
+ * `callContext()` turns them into an object, and must be called synchronously at the start of
+ * the replacement, before it calls anything else that is patched.
+ */
+import { ScopeOp } from './key.ts';
+import type { ScopeAccessor, Slot } from './slot.ts';
+import type { Replacement } from './redirect.ts';
+import { entryBelow } from './redirect.ts';
+
+let curSlot: Slot | null = null;
+let curFn: Replacement | null = null;
+let curThis: unknown;
+let curNewTarget: unknown;
+let curScope: ScopeAccessor | undefined;
+
+export function enterCall(slot: Slot, fn: Replacement, self: unknown, newTarget: unknown, scope: ScopeAccessor | undefined): void {
+  curSlot = slot;
+  curFn = fn;
+  curThis = self;
+  curNewTarget = newTarget;
+  curScope = scope;
+}
+
+export interface CallContext {
+  /** `module > function` of the replaced function. */
+  readonly target: string;
+  readonly this: unknown;
+  readonly newTarget: unknown;
+  /** Reads a binding the original can see: an enclosing function's variable or a top-level one. */
+  get(name: string): unknown;
+  /** Writes such a binding (a `const` or an import throws TypeError, as in the original). */
+  set(name: string, value: unknown): void;
+  /** Reads, writes or tests a `#private` member of an enclosing class on `obj`. */
+  getPrivate(obj: object, name: `#${string}`): unknown;
+  setPrivate(obj: object, name: `#${string}`, value: unknown): void;
+  hasPrivate(obj: object, name: `#${string}`): boolean;
+  /** `super[key]` of the original method. */
+  superGet(key: PropertyKey): unknown;
+  /** `super(...args)` of a derived constructor; returns the initialized `this`. */
+  superCall(...args: unknown[]): unknown;
+  /** Calls the version below this one (another patch's, or the original code) with this call's `this`. */
+  original(...args: unknown[]): unknown;
+}
+
+/** The context of the replacement call in progress. */
+export function callContext(): CallContext {
+  if (curSlot === null) {
+    throw new Error(
+      'callContext() was called outside a replacement call: call it synchronously at the start of the replacement, before any await or other patched call',
+    );
+  }
+  const ctx = callContextFor(curSlot, curFn, curThis, curNewTarget, curScope);
+  curSlot = null;
+  curFn = null;
+  curScope = undefined;
+  return ctx;
+}
+
+export function callContextFor(
+  slot: Slot,
+  fn: Replacement | null,
+  self: unknown,
+  newTarget: unknown,
+  scope: ScopeAccessor | undefined,
+): CallContext {
+  const info = slot.info;
+  const mod = slot.module;
+  const target = slot.label;
+  const local = new Set(info.scope);
+  const privates = new Set(info.privates);
+  const moduleNames = new Set(mod.meta.moduleBindings);
+
+  const binding = (name: string): { accessor: ScopeAccessor } => {
+    if (local.has(name) && scope !== undefined) return { accessor: scope };
+    if (moduleNames.has(name) && mod.accessor !== null) return { accessor: mod.accessor };
+    const reachable = [...local, ...moduleNames].sort();
+    throw new ReferenceError(
+      `'${name}' is not reachable from the replacement of ${target}: it is neither a variable the original uses from an enclosing function nor a top-level binding of the module` +
+        (reachable.length > 0 ? ` (reachable: ${reachable.slice(0, 20).join(', ')}${reachable.length > 20 ? ', …' : ''})` : ''),
+    );
+  };
+  const privateAccessor = (name: string): ScopeAccessor => {
+    if (!privates.has(name) || scope === undefined) {
+      throw new ReferenceError(
+        `'${name}' is not a private member of a class enclosing ${target}` +
+          (privates.size > 0 ? ` (private members: ${[...privates].join(', ')})` : ''),
+      );
+    }
+    return scope;
+  };
+  const requireScope = (what: string, ok: boolean): ScopeAccessor => {
+    if (!ok || scope === undefined) throw new SyntaxError(`${what} is not available in the replacement of ${target}: the original is not a ${what === 'super(...)' ? 'derived class constructor' : 'method'}`);
+    return scope;
+  };
+
+  return {
+    target,
+    this: self,
+    newTarget,
+    get: (name) => binding(name).accessor(ScopeOp.get, name),
+    set: (name, value) => {
+      binding(name).accessor(ScopeOp.set, name, value);
+    },
+    getPrivate: (obj, name) => privateAccessor(name)(ScopeOp.privateGet, name, obj),
+    setPrivate: (obj, name, value) => {
+      privateAccessor(name)(ScopeOp.privateSet, name, obj, value);
+    },
+    hasPrivate: (obj, name) => privateAccessor(name)(ScopeOp.privateHas, name, obj) === true,
+    superGet: (key) => requireScope('super', info.superAccess)(ScopeOp.superGet, 'super', key),
+    superCall: (...args) => {
+      const value = requireScope('super(...)', info.kind === 'derived-constructor')(ScopeOp.superCall, 'super()', args);
+      self = value;
+      return value;
+    },
+    original: (...args) => callBelow(slot, fn, self, newTarget, scope, args),
+  };
+}
+
+function callBelow(
+  slot: Slot,
+  fn: Replacement | null,
+  self: unknown,
+  newTarget: unknown,
+  scope: ScopeAccessor | undefined,
+  args: unknown[],
+): unknown {
+  const below = fn === null ? null : entryBelow(slot, fn);
+  if (below !== null && below.replacement !== null) {
+    enterCall(slot, below.replacement, self, newTarget, scope);
+    return Reflect.apply(below.replacement, self, args);
+  }
+  const callee = originalFunction(slot, scope);
+  if (slot.info.generator) {
+    const it = Reflect.apply(callee, self, args) as Iterator<unknown>;
+    return slot.info.async ? bypassAsyncGenerator(slot, it as unknown as AsyncIterator<unknown>) : bypassGenerator(slot, it);
+  }
+  slot.bypass = true;
+  try {
+    return newTarget !== undefined ? Reflect.construct(callee, args, newTarget as Function) : Reflect.apply(callee, self, args);
+  } finally {
+    slot.bypass = false;
+  }
+}
+
+// The body of a generator runs at its first next(): set the bypass right before delegating.
+function* bypassGenerator(slot: Slot, it: Iterator<unknown>): Generator<unknown, unknown, unknown> {
+  slot.bypass = true;
+  try {
+    return yield* { [Symbol.iterator]: () => it };
+  } finally {
+    slot.bypass = false;
+  }
+}
+async function* bypassAsyncGenerator(slot: Slot, it: AsyncIterator<unknown>): AsyncGenerator<unknown, unknown, unknown> {
+  slot.bypass = true;
+  try {
+    return yield* { [Symbol.asyncIterator]: () => it };
+  } finally {
+    slot.bypass = false;
+  }
+}
+
+/** The function object whose original code runs under a bypass (see FunctionInfo.callee). */
+function originalFunction(slot: Slot, scope: ScopeAccessor | undefined): Function {
+  const { callee } = slot.info;
+  const fail = (why: string): never => {
+    throw new Error(`the original code of ${slot.label} cannot be called from a replacement: ${why}`);
+  };
+  if (callee === undefined) {
+    return fail('the function is anonymous and not bound to a name or property the runtime can reach; replace it without calling the original, or patch its caller');
+  }
+  const accessor = callee.viaModule ? slot.module.accessor : scope;
+  if (accessor === null || accessor === undefined) return fail(`the binding '${callee.binding}' is not reachable`);
+  let value = accessor(ScopeOp.get, callee.binding) as unknown;
+  if (callee.member !== undefined) {
+    const owner = callee.member.onPrototype ? (value as { prototype?: unknown } | null)?.prototype : value;
+    const desc = owner !== null && (typeof owner === 'object' || typeof owner === 'function') ? Object.getOwnPropertyDescriptor(owner, callee.member.key) : undefined;
+    value = desc?.[callee.member.accessor];
+  }
+  if (typeof value !== 'function') return fail(`'${callee.binding}${callee.member !== undefined ? `.${callee.member.key}` : ''}' no longer holds the function`);
+  return value as Function;
+}

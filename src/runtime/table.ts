@@ -1,0 +1,264 @@
+/**
+ * The function table: every instrumented module that has run, its functions and their slots.
+ * The loader registers a module's metadata before Node evaluates it; the module's header then
+ * calls `enter`, which creates (or, for a re-evaluation of the same source, reuses) its slots
+ * and tells listeners — the patch core applies pending patches there, before any module code.
+ */
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { FunctionInfo, ModuleFormat, RefusedFunction } from '../instrument/types.ts';
+import { RUNTIME_KEY } from './key.ts';
+import { Slot, type ScopeAccessor } from './slot.ts';
+
+export interface ModuleMeta {
+  readonly url: string;
+  readonly filename: string;
+  readonly format: ModuleFormat;
+  /** sha256 (hex) of the original source bytes. */
+  readonly hash: string;
+  readonly functions: readonly FunctionInfo[];
+  readonly refused: readonly RefusedFunction[];
+  readonly moduleBindings: readonly string[];
+}
+
+/** What generated code receives from `enter`: its slots and where to register its accessor. */
+export interface ModuleInstance {
+  readonly s: readonly Slot[];
+  b(accessor: ScopeAccessor): void;
+}
+
+export class LoadedModule implements ModuleInstance {
+  readonly meta: ModuleMeta;
+  readonly s: Slot[];
+  /** Module-level accessor of the latest evaluation. */
+  accessor: ScopeAccessor | null = null;
+  /** How many times the module's code has been evaluated (CommonJS cache deletion re-runs it). */
+  evaluations = 0;
+  /** False once a newer evaluation with different source took this URL over. */
+  current = true;
+  private readonly byName = new Map<string, Slot[]>();
+  constructor(meta: ModuleMeta) {
+    this.meta = meta;
+    this.s = meta.functions.map((info) => new Slot(this, info));
+    for (const slot of this.s) {
+      const list = this.byName.get(slot.info.name);
+      if (list === undefined) this.byName.set(slot.info.name, [slot]);
+      else list.push(slot);
+    }
+  }
+  b(accessor: ScopeAccessor): void {
+    this.accessor = accessor;
+  }
+  get url(): string {
+    return this.meta.url;
+  }
+  /** Path relative to the app root when inside it, else the absolute path. */
+  get displayName(): string {
+    return displayPath(this.meta.filename);
+  }
+  slotsNamed(name: string): readonly Slot[] {
+    return this.byName.get(name) ?? [];
+  }
+  /** Finds one function by qualified name and position; errors name the fix. */
+  findFunction(name: string, pos?: number): Slot {
+    const parsed = parseFunctionName(name, pos);
+    const candidates = this.slotsNamed(parsed.name);
+    const refused = this.meta.refused.find((r) => r.name === parsed.name);
+    if (candidates.length === 0) {
+      if (refused !== undefined) {
+        throw new LookupError(
+          `function '${parsed.name}' in ${this.displayName} (line ${refused.line}) is not patchable: ${refused.reason}`,
+          'ENOTPATCHABLE',
+        );
+      }
+      throw new LookupError(
+        `no function '${parsed.name}' in ${this.displayName}${suggest(parsed.name, [...this.byName.keys()])}. ` +
+          `List the module's functions with listFunctions('${this.displayName}') or \`livepatch functions\`.`,
+        'ENOFUNCTION',
+      );
+    }
+    if (parsed.pos === 0) {
+      if (candidates.length === 1) return candidates[0]!;
+      const where = candidates.map((c) => `${parsed.name},${c.info.pos} (line ${c.info.line})`).join(', ');
+      throw new LookupError(
+        `'${parsed.name}' is ambiguous in ${this.displayName}: ${candidates.length} functions have that name; name one with its position: ${where}`,
+        'EAMBIGUOUS',
+      );
+    }
+    const found = candidates.find((c) => c.info.pos === parsed.pos);
+    if (found === undefined) {
+      throw new LookupError(
+        `'${parsed.name}' has no position ${parsed.pos} in ${this.displayName}: positions are ${candidates.length > 1 ? `1 to ${candidates.length}` : 'not used for a unique name (omit it)'}`,
+        'ENOFUNCTION',
+      );
+    }
+    return found;
+  }
+}
+
+export class LookupError extends Error {
+  readonly code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.name = 'LookupError';
+    this.code = code;
+  }
+}
+
+/** `name,3` → { name, pos: 3 }; an explicit `pos` argument wins. */
+export function parseFunctionName(name: string, pos?: number): { name: string; pos: number } {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TypeError(`function name must be a non-empty string such as 'Pool#query' or 'createServer>onRequest', got ${describe(name)}`);
+  }
+  const m = /^(.*),(\d+)$/.exec(name);
+  if (pos !== undefined) {
+    if (!Number.isInteger(pos) || pos < 0) throw new TypeError(`position must be a positive integer (1-based), got ${describe(pos)}`);
+    return { name: m !== null ? m[1]! : name, pos };
+  }
+  return m !== null ? { name: m[1]!, pos: Number(m[2]) } : { name, pos: 0 };
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+function suggest(name: string, names: string[]): string {
+  const last = name.split(/[>#.]/).pop() ?? name;
+  const close = names.filter((n) => n !== name && (n.endsWith(last) || n.includes(`${last}`))).slice(0, 5);
+  return close.length > 0 ? ` (did you mean ${close.map((c) => `'${c}'`).join(', ')}?)` : '';
+}
+
+let appRoot = process.cwd();
+
+/** The directory app-relative module names are resolved against (default: the working directory). */
+export function setAppRoot(dir: string): void {
+  appRoot = path.resolve(dir);
+}
+export function getAppRoot(): string {
+  return appRoot;
+}
+
+function displayPath(filename: string): string {
+  const rel = path.relative(appRoot, filename);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : filename;
+}
+
+export type ModuleListener = (mod: LoadedModule) => void;
+
+class FunctionTable {
+  /** Metadata registered by the loader, waiting for the module's header to run. */
+  private readonly pending = new Map<string, ModuleMeta>();
+  /** The current module of each URL. */
+  private readonly modules = new Map<string, LoadedModule>();
+  private readonly listeners = new Set<ModuleListener>();
+
+  register(meta: ModuleMeta): void {
+    this.pending.set(meta.url, meta);
+  }
+
+  /** Called by generated code when a module starts evaluating. */
+  enter(url: string): LoadedModule {
+    const meta = this.pending.get(url);
+    const existing = this.modules.get(url);
+    if (meta === undefined) {
+      if (existing !== undefined) {
+        existing.evaluations++;
+        return existing;
+      }
+      throw new Error(
+        `livepatch: instrumented module ${url} started without its metadata; it was transformed by another livepatch runtime or its cache entry is stale. Clear the transform cache (LIVEPATCH_CACHE_DIR) and restart.`,
+      );
+    }
+    this.pending.delete(url);
+    if (existing !== undefined && existing.meta.hash === meta.hash) {
+      // Same source evaluated again (CommonJS cache deletion): old and new closures share slots,
+      // so a patch covers both.
+      existing.evaluations++;
+      return existing;
+    }
+    if (existing !== undefined) existing.current = false;
+    const mod = new LoadedModule(meta);
+    mod.evaluations = 1;
+    this.modules.set(url, mod);
+    for (const listener of this.listeners) listener(mod);
+    return mod;
+  }
+
+  /** Source for the virtual module that gives an ES module its slots (see SLOTS_SPECIFIER). */
+  slotsModuleSource(parentUrl: string): string {
+    const meta = this.pending.get(parentUrl) ?? this.modules.get(parentUrl)?.meta;
+    if (meta === undefined) throw new Error(`livepatch: no instrumented module ${parentUrl} is being loaded`);
+    const slots = meta.functions.map((_, i) => `s${i}=m.s[${i}]`).join(',');
+    return (
+      `const m=globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(parentUrl)});` +
+      (slots.length > 0 ? `export const ${slots};` : '') +
+      'export{m};'
+    );
+  }
+
+  onModule(listener: ModuleListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  all(): LoadedModule[] {
+    return [...this.modules.values()];
+  }
+
+  byUrl(url: string): LoadedModule | undefined {
+    return this.modules.get(url);
+  }
+
+  /**
+   * Finds a loaded module by file URL, absolute path, app-relative path, or package subpath
+   * (`pkg/lib/x.js`, matched under any node_modules); errors name the fix.
+   */
+  find(spec: string): LoadedModule {
+    const found = this.match(spec);
+    if (found.length === 1) return found[0]!;
+    if (found.length > 1) {
+      throw new LookupError(
+        `'${spec}' matches ${found.length} loaded modules: ${found.map((m) => m.meta.filename).join(', ')}; name one by absolute path`,
+        'EAMBIGUOUS',
+      );
+    }
+    throw new LookupError(
+      `no instrumented module '${spec}' is loaded${suggest(path.basename(spec), this.all().map((m) => m.displayName))}. ` +
+        `Name it by path relative to the app root (${appRoot}), absolute path, file URL or package subpath; ` +
+        `modules excluded from instrumentation cannot be patched.`,
+      'ENOMODULE',
+    );
+  }
+
+  /** Every loaded module the spec names (empty when none). */
+  match(spec: string): LoadedModule[] {
+    if (typeof spec !== 'string' || spec.length === 0) {
+      throw new TypeError(`module must be a non-empty string (an app-relative path such as 'src/pool.ts'), got ${describe(spec)}`);
+    }
+    const byUrl = this.modules.get(spec);
+    if (byUrl !== undefined) return [byUrl];
+    let file: string | null = null;
+    if (spec.startsWith('file:')) file = fileURLToPath(spec);
+    else if (path.isAbsolute(spec)) file = path.normalize(spec);
+    if (file !== null) {
+      const mod = this.modules.get(pathToFileURL(file).href);
+      return mod !== undefined ? [mod] : [];
+    }
+    const rel = spec.replace(/^\.\//, '');
+    const local = this.modules.get(pathToFileURL(path.resolve(appRoot, rel)).href);
+    if (local !== undefined) return [local];
+    const suffix = `${path.sep}node_modules${path.sep}${rel.split('/').join(path.sep)}`;
+    return this.all().filter((m) => m.meta.filename.endsWith(suffix));
+  }
+}
+
+export const table = new FunctionTable();
+
+/** Loader entry: metadata of a module about to be evaluated. */
+export function registerModule(url: string, meta: Omit<ModuleMeta, 'url'> & { url?: string }): void {
+  table.register({ ...meta, url });
+}
+
+export function slotsModuleSource(parentUrl: string): string {
+  return table.slotsModuleSource(parentUrl);
+}

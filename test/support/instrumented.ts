@@ -1,0 +1,83 @@
+/**
+ * Loads source text as an instrumented module without the full loader: instruments it, writes the
+ * result to a temporary file, registers its metadata and requires / imports it. ES modules get
+ * their `livepatch:slots` import served by a minimal resolve/load hook registered here.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire, registerHooks } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { instrument } from '../../src/instrument/transform.ts';
+import type { InstrumentResult } from '../../src/instrument/types.ts';
+import { installRuntime } from '../../src/runtime/global.ts';
+import { SLOTS_SPECIFIER } from '../../src/runtime/key.ts';
+import { registerModule, slotsModuleSource, table, type LoadedModule } from '../../src/runtime/table.ts';
+
+installRuntime();
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lp-test-'));
+let counter = 0;
+let hooked = false;
+
+function hookSlots(): void {
+  if (hooked) return;
+  hooked = true;
+  registerHooks({
+    resolve(specifier, context, next) {
+      if (specifier === SLOTS_SPECIFIER && context.parentURL !== undefined) {
+        return { url: `${SLOTS_SPECIFIER}?of=${encodeURIComponent(context.parentURL)}`, shortCircuit: true };
+      }
+      return next(specifier, context);
+    },
+    load(url, context, next) {
+      if (url.startsWith(`${SLOTS_SPECIFIER}?of=`)) {
+        const parent = decodeURIComponent(url.slice(`${SLOTS_SPECIFIER}?of=`.length));
+        return { format: 'module', source: slotsModuleSource(parent), shortCircuit: true };
+      }
+      return next(url, context);
+    },
+  });
+}
+
+export interface Loaded<T> {
+  exports: T;
+  module: LoadedModule;
+  result: InstrumentResult;
+  file: string;
+}
+
+function prepare(source: string, format: 'commonjs' | 'module', name?: string): { file: string; url: string; result: InstrumentResult } {
+  const ext = format === 'module' ? '.mjs' : '.cjs';
+  const file = path.join(dir, `${name ?? `m${++counter}`}${ext}`);
+  const url = pathToFileURL(file).href;
+  const result = instrument(source, { url, format, filename: file, sourceMap: false });
+  fs.writeFileSync(file, result.code);
+  registerModule(url, {
+    filename: file,
+    format,
+    hash: createHash('sha256').update(source).digest('hex'),
+    functions: result.functions,
+    refused: result.refused,
+    moduleBindings: result.moduleBindings,
+  });
+  return { file, url, result };
+}
+
+export function loadCjs<T = Record<string, unknown>>(source: string, name?: string): Loaded<T> {
+  const { file, url, result } = prepare(source, 'commonjs', name);
+  const exports = createRequire(import.meta.url)(file) as T;
+  return { exports, module: table.byUrl(url)!, result, file };
+}
+
+export async function loadEsm<T = Record<string, unknown>>(source: string, name?: string): Promise<Loaded<T>> {
+  hookSlots();
+  const { file, url, result } = prepare(source, 'module', name);
+  const exports = (await import(url)) as T;
+  return { exports, module: table.byUrl(url)!, result, file };
+}
+
+/** The module's path as redirect() targets accept it. */
+export function target(loaded: Loaded<unknown>, fn: string): { module: string; function: string } {
+  return { module: loaded.file, function: fn };
+}
