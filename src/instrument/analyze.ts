@@ -13,7 +13,6 @@ import {
   bool,
   field,
   forEachChild,
-  isNode,
   list,
   str,
 } from './walk.ts';

@@ -139,7 +139,7 @@ function callBelow(
   }
   slot.bypass = true;
   try {
-    return newTarget !== undefined ? Reflect.construct(callee, args, newTarget as Function) : Reflect.apply(callee, self, args);
+    return newTarget !== undefined ? Reflect.construct(callee as unknown as new (...a: unknown[]) => unknown, args, newTarget as AnyFunction) : Reflect.apply(callee, self, args);
   } finally {
     slot.bypass = false;
   }
@@ -164,7 +164,9 @@ async function* bypassAsyncGenerator(slot: Slot, it: AsyncIterator<unknown>): As
 }
 
 /** The function object whose original code runs under a bypass (see FunctionInfo.callee). */
-function originalFunction(slot: Slot, scope: ScopeAccessor | undefined): Function {
+type AnyFunction = (...args: never[]) => unknown;
+
+function originalFunction(slot: Slot, scope: ScopeAccessor | undefined): AnyFunction {
   const { callee } = slot.info;
   const fail = (why: string): never => {
     throw new Error(`the original code of ${slot.label} cannot be called from a replacement: ${why}`);
@@ -181,5 +183,5 @@ function originalFunction(slot: Slot, scope: ScopeAccessor | undefined): Functio
     value = desc?.[callee.member.accessor];
   }
   if (typeof value !== 'function') return fail(`'${callee.binding}${callee.member !== undefined ? `.${callee.member.key}` : ''}' no longer holds the function`);
-  return value as Function;
+  return value as AnyFunction;
 }
