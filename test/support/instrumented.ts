@@ -47,16 +47,25 @@ export interface Loaded<T> {
   file: string;
 }
 
+/** Where a module of that name will be written (to name it in a patch before it loads). */
+export function pathFor(name: string, format: 'commonjs' | 'module'): string {
+  return path.join(dir, `${name}${format === 'module' ? '.mjs' : '.cjs'}`);
+}
+
+/** sha256 of source text, as patches name a target's expected source. */
+export function sha256(source: string): string {
+  return createHash('sha256').update(source).digest('hex');
+}
+
 function prepare(source: string, format: 'commonjs' | 'module', name?: string): { file: string; url: string; result: InstrumentResult } {
-  const ext = format === 'module' ? '.mjs' : '.cjs';
-  const file = path.join(dir, `${name ?? `m${++counter}`}${ext}`);
+  const file = pathFor(name ?? `m${++counter}`, format);
   const url = pathToFileURL(file).href;
   const result = instrument(source, { url, format, filename: file, sourceMap: false });
   fs.writeFileSync(file, result.code);
   registerModule(url, {
     filename: file,
     format,
-    hash: createHash('sha256').update(source).digest('hex'),
+    hash: sha256(source),
     functions: result.functions,
     refused: result.refused,
     moduleBindings: result.moduleBindings,

@@ -1,0 +1,28 @@
+/**
+ * livepatch's public API: patches and their lifecycle, the call context replacements use, shadow
+ * variables, events, and introspection of instrumented modules.
+ */
+export { definePatch, PatchDefinitionError } from './core/definition.ts';
+export type { PatchDefinition, ObjectDefinition, FunctionDefinition, StateDefinition } from './core/definition.ts';
+export {
+  loadPatch,
+  applyPatch,
+  listPatches,
+  findPatch,
+  onEvent,
+  listFunctions,
+  listModules,
+  PatchHandle,
+} from './core/api.ts';
+export type { ModuleFunctions } from './core/api.ts';
+export { PatchError } from './core/core.ts';
+export type { PatchInfo, ObjectState, FunctionState } from './core/core.ts';
+export type { LivepatchEvent, EventType, Listener } from './core/events.ts';
+export type { PatchStatus } from './core/patch.ts';
+export { callContext } from './runtime/context.ts';
+export type { CallContext } from './runtime/context.ts';
+export { redirect } from './runtime/redirect.ts';
+export type { Redirection, FunctionTarget, Replacement } from './runtime/redirect.ts';
+export { LookupError, setAppRoot } from './runtime/table.ts';
+export type { FunctionInfo, FunctionKind, RefusedFunction } from './instrument/types.ts';
+export * from './shadow/index.ts';
