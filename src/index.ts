@@ -26,3 +26,38 @@ export type { Redirection, FunctionTarget, Replacement } from './runtime/redirec
 export { LookupError, setAppRoot } from './runtime/table.ts';
 export type { FunctionInfo, FunctionKind, RefusedFunction } from './instrument/types.ts';
 export * from './shadow/index.ts';
+export {
+  createBundle,
+  signBundle,
+  verifyBundle,
+  parseBundle,
+  loadBundle,
+  loadBundleFile,
+  BUNDLE_FORMAT_VERSION,
+  MAX_BUNDLE_BYTES,
+} from './core/bundle.ts';
+export type {
+  Bundle,
+  BundleInput,
+  BundleManifest,
+  BundleObject,
+  BundleFunction,
+  BundleState,
+  BundleSignature,
+  StateCallback,
+  LoadBundleOptions,
+  VerifyOptions,
+  VerifiedBundle,
+} from './core/bundle.ts';
+export {
+  BundleError,
+  generateKeyPair,
+  keyIdOf,
+  trustKey,
+  untrustKey,
+  trustedKeys,
+  reloadTrustedKeys,
+  canonicalize,
+  TRUSTED_KEYS_ENV,
+} from './core/signing.ts';
+export type { KeyPair, TrustedKey } from './core/signing.ts';

@@ -132,7 +132,7 @@ function callBelow(
     enterCall(slot, below.replacement, self, newTarget, scope);
     return Reflect.apply(below.replacement, self, args);
   }
-  const callee = originalFunction(slot, scope);
+  const callee = originalFunction(slot, self, scope);
   if (slot.info.generator) {
     const it = Reflect.apply(callee, self, args) as Iterator<unknown>;
     return slot.info.async ? bypassAsyncGenerator(slot, it as unknown as AsyncIterator<unknown>) : bypassGenerator(slot, it);
@@ -163,10 +163,10 @@ async function* bypassAsyncGenerator(slot: Slot, it: AsyncIterator<unknown>): As
   }
 }
 
-/** The function object whose original code runs under a bypass (see FunctionInfo.callee). */
 type AnyFunction = (...args: never[]) => unknown;
 
-function originalFunction(slot: Slot, scope: ScopeAccessor | undefined): AnyFunction {
+/** The function object whose original code runs under a bypass (see FunctionInfo.callee). */
+function originalFunction(slot: Slot, self: unknown, scope: ScopeAccessor | undefined): AnyFunction {
   const { callee } = slot.info;
   const fail = (why: string): never => {
     throw new Error(`the original code of ${slot.label} cannot be called from a replacement: ${why}`);
@@ -174,14 +174,22 @@ function originalFunction(slot: Slot, scope: ScopeAccessor | undefined): AnyFunc
   if (callee === undefined) {
     return fail('the function is anonymous and not bound to a name or property the runtime can reach; replace it without calling the original, or patch its caller');
   }
-  const accessor = callee.viaModule ? slot.module.accessor : scope;
-  if (accessor === null || accessor === undefined) return fail(`the binding '${callee.binding}' is not reachable`);
-  let value = accessor(ScopeOp.get, callee.binding) as unknown;
+  let value: unknown;
+  if (callee.binding === 'this') {
+    value = self;
+  } else {
+    const accessor = callee.viaModule ? slot.module.accessor : scope;
+    if (accessor === null || accessor === undefined) return fail(`the binding '${callee.binding}' is not reachable`);
+    value = accessor(ScopeOp.get, callee.binding) as unknown;
+  }
+  const isObject = (v: unknown): v is object => v !== null && (typeof v === 'object' || typeof v === 'function');
+  for (const key of callee.path ?? []) value = isObject(value) ? (value as Record<string, unknown>)[key] : undefined;
   if (callee.member !== undefined) {
     const owner = callee.member.onPrototype ? (value as { prototype?: unknown } | null)?.prototype : value;
-    const desc = owner !== null && (typeof owner === 'object' || typeof owner === 'function') ? Object.getOwnPropertyDescriptor(owner, callee.member.key) : undefined;
+    const desc = isObject(owner) ? Object.getOwnPropertyDescriptor(owner, callee.member.key) : undefined;
     value = desc?.[callee.member.accessor];
   }
-  if (typeof value !== 'function') return fail(`'${callee.binding}${callee.member !== undefined ? `.${callee.member.key}` : ''}' no longer holds the function`);
+  const where = [callee.binding, ...(callee.path ?? []), ...(callee.member !== undefined ? [callee.member.key] : [])].join('.');
+  if (typeof value !== 'function') return fail(`'${where}' no longer holds the function`);
   return value as AnyFunction;
 }
