@@ -229,9 +229,10 @@ export default () => ({ add: () => ++n, setup: () => 'set up', teardown: () => '
     ]);
     const p = await loadBundle(bundle);
     assert.deepEqual(p.info().states, ['cache-v2']);
-    const state = getCore().get('with-state')!.states[0]!;
-    assert.equal(state.prePatch?.(null), 'set up');
-    assert.equal(state.postUnpatch?.(null), 'torn down');
+    const state = getCore().get('with-state')!.states[0]!.def;
+    const call = (cb: unknown) => (cb as (ctx: unknown) => unknown)(null);
+    assert.equal(call(state.prePatch), 'set up');
+    assert.equal(call(state.postUnpatch), 'torn down');
     assert.equal(state.preUnpatch, undefined);
     await p.enable();
     assert.equal(m.exports.add(0, 0), 1);

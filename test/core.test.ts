@@ -58,7 +58,7 @@ describe('scenario 1: basic enable, disable, remove', () => {
     assert.equal(captured(1, 2), 3);
     p.remove();
     assert.equal(p.status, 'removed');
-    assert.throws(() => p.enable(), (e: PatchError) => e.code === 'EREMOVED' && /was removed/.test(e.message));
+    await assert.rejects(p.enable(), (e: PatchError) => e.code === 'EREMOVED' && /was removed/.test(e.message));
     assert.throws(() => p.info(), (e: PatchError) => e.code === 'EREMOVED');
     assert.equal(listPatches().length, 0);
   });
@@ -66,9 +66,9 @@ describe('scenario 1: basic enable, disable, remove', () => {
   it('writing the current state is an error, and a patch must be disabled before removal', async () => {
     const m = loadCjs(calcSource);
     const p = loadPatch({ name: 'twice', objects: [{ module: m.file, functions: [{ name: 'add', replacement: () => 0 }] }] });
-    assert.throws(() => p.disable(), (e: PatchError) => e.code === 'EALREADY');
+    await assert.rejects(p.disable(), (e: PatchError) => e.code === 'EALREADY');
     await p.enable();
-    assert.throws(() => p.enable(), (e: PatchError) => e.code === 'EALREADY');
+    await assert.rejects(p.enable(), (e: PatchError) => e.code === 'EALREADY');
     assert.throws(() => p.remove(), (e: PatchError) => e.code === 'EBUSY' && /disable it before removing/.test(e.message));
   });
 
@@ -251,7 +251,7 @@ describe('handles stay safe', () => {
     const old: PatchHandle = loadPatch({ name: 'same', objects: [] });
     old.remove();
     const fresh = await applyPatch({ name: 'same', objects: [{ module: m.file, functions: [{ name: 'add', replacement: () => 'fresh' }] }] });
-    assert.throws(() => old.disable(), (e: PatchError) => e.code === 'EREMOVED');
+    await assert.rejects(old.disable(), (e: PatchError) => e.code === 'EREMOVED');
     assert.equal(fresh.status, 'enabled');
     assert.equal(m.exports.add(1, 1), 'fresh');
   });

@@ -12,6 +12,7 @@ import { enterCall } from '../runtime/context.ts';
 import { validate, type PatchDefinition } from './definition.ts';
 import { EventBus } from './events.ts';
 import { PatchFunc, PatchObject, PatchRecord, type PatchStatus } from './patch.ts';
+import { freeOwnedShadow, planDisable, planEnable, runCallback, type StateCallbackName, type StateRecord } from '../state/states.ts';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -62,6 +63,8 @@ export class LivepatchCore {
   /** Loaded patches in stack order (the kernel's klp_patches list). */
   private readonly patches: PatchRecord[] = [];
   private transition: Transition | null = null;
+  /** An operation between its start and its end (callbacks included): one at a time. */
+  private busy: { readonly patch: PatchRecord; readonly op: 'enable' | 'disable' } | null = null;
 
   constructor() {
     table.onModule((mod) => this.onModuleLoad(mod));
@@ -132,9 +135,18 @@ export class LivepatchCore {
   /**
    * Enables a loaded, disabled patch. Verifies target hashes, that every named function exists in
    * every loaded target module, replacement kinds and state compatibility, before anything
-   * changes. Resolves when the transition completes.
+   * changes; then runs `prePatch` of the states it introduces, redirects, and starts the
+   * transition. Resolves when the transition and the post callbacks are done.
    */
   enable(p: PatchRecord): Promise<void> {
+    try {
+      return this.startEnable(p);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private startEnable(p: PatchRecord): Promise<void> {
     this.assertLive(p);
     if (p.status === 'enabled' || p.status === 'enabling') {
       throw new PatchError(`patch '${p.name}' is already enabled`, 'EALREADY');
@@ -144,44 +156,100 @@ export class LivepatchCore {
       return this.transition!.reverse();
     }
     this.assertNotBusy(p, 'enable');
-    let plan: Plan;
+    this.verifyOrRefuse(p);
+    this.busy = { patch: p, op: 'enable' };
+    return this.enableSteps(p).finally(() => {
+      if (this.busy?.patch === p && this.transition === null) this.busy = null;
+    });
+  }
+
+  private async enableSteps(p: PatchRecord): Promise<void> {
+    const plan = planEnable(p, this.patches.filter((o) => o.active));
+    // Set up what the new states need, then let replaced states begin their teardown. A failure
+    // undoes exactly what succeeded, in reverse order, and leaves the process as it was.
+    const undo: { state: StateRecord; callback: StateCallbackName }[] = [];
     try {
-      plan = this.verify(p);
+      for (const st of plan.introduced) {
+        await this.callback(st, 'prePatch');
+        undo.push({ state: st, callback: 'postUnpatch' });
+      }
+      for (const st of plan.removed) {
+        await this.callback(st, 'preUnpatch');
+        undo.push({ state: st, callback: 'postPatch' });
+      }
     } catch (err) {
+      for (const { state, callback } of undo.reverse()) await this.callbackReported(state, callback);
+      for (const st of plan.introduced) if (undo.some((u) => u.state === st)) freeOwnedShadow(st);
       this.events.emit('patch.refused', { patch: p.name, reason: (err as Error).message });
       throw err;
     }
-    // Nothing has changed so far; from here on every step is infallible bookkeeping.
+    // Modules may have loaded while callbacks ran: verify again right before changing anything.
+    let verified: Plan;
+    try {
+      verified = this.verify(p);
+    } catch (err) {
+      for (const { state, callback } of undo.reverse()) await this.callbackReported(state, callback);
+      this.events.emit('patch.refused', { patch: p.name, reason: (err as Error).message });
+      throw err;
+    }
+    // From here on every step is infallible bookkeeping.
     if (p.replace) this.addNops(p);
     // A re-enabled patch goes to the top of the stack, as a newly loaded one would.
     this.patches.splice(this.patches.indexOf(p), 1);
     this.patches.push(p);
     p.status = 'enabling';
     this.events.emit('patch.enabling', { patch: p.name, target: 'patched' });
-    const transition = new Transition(p, 'patched', this);
+    const transition = new Transition(p, 'patched', this, 'enable', plan);
     this.transition = transition;
     for (const [, fn] of p.funcs()) fn.transition = true;
     for (const obj of p.objects) {
-      for (const mod of this.modulesFor(obj)) this.patchObject(p, obj, mod, plan.slots);
+      for (const mod of this.modulesFor(obj)) this.patchObject(p, obj, mod, verified.slots);
     }
     return transition.start();
   }
 
   /** Disables an enabled patch; mid-enable it reverses the transition. */
   disable(p: PatchRecord): Promise<void> {
+    try {
+      return this.startDisable(p);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private startDisable(p: PatchRecord): Promise<void> {
     this.assertLive(p);
     if (p.status === 'disabled' || p.status === 'disabling') {
       throw new PatchError(`patch '${p.name}' is already disabled`, 'EALREADY');
     }
-    const blocking = p.states.find((s) => s.blockDisable === true);
+    const blocking = p.states.find((s) => s.def.blockDisable === true);
     if (blocking !== undefined) {
       throw new PatchError(`patch '${p.name}' cannot be disabled: its state '${blocking.id}' has block_disable set (its changes cannot be undone); replace it with a patch that keeps the state instead`, 'EBLOCKED');
     }
     if (p.status === 'enabling') return this.transition!.reverse();
     this.assertNotBusy(p, 'disable');
+    this.busy = { patch: p, op: 'disable' };
+    return this.disableSteps(p).finally(() => {
+      if (this.busy?.patch === p && this.transition === null) this.busy = null;
+    });
+  }
+
+  private async disableSteps(p: PatchRecord): Promise<void> {
+    const plan = planDisable(p, this.patches.filter((o) => o.active));
+    const done: StateRecord[] = [];
+    try {
+      for (const st of plan.removed) {
+        await this.callback(st, 'preUnpatch');
+        done.push(st);
+      }
+    } catch (err) {
+      for (const st of done.reverse()) await this.callbackReported(st, 'postPatch');
+      this.events.emit('patch.refused', { patch: p.name, reason: (err as Error).message });
+      throw err;
+    }
     p.status = 'disabling';
     this.events.emit('patch.disabling', { patch: p.name, target: 'unpatched' });
-    const transition = new Transition(p, 'unpatched', this);
+    const transition = new Transition(p, 'unpatched', this, 'disable', plan);
     this.transition = transition;
     for (const [, fn] of p.funcs()) fn.transition = true;
     for (const [, fn] of p.funcs()) for (const slot of fn.installed) refresh(slot);
@@ -201,18 +269,22 @@ export class LivepatchCore {
 
   // ---- transition callbacks (called by Transition) ------------------------------------------
 
-  /** All tasks reached the target: finish the operation (klp_complete_transition). */
-  completeTransition(t: Transition): void {
+  /**
+   * All tasks reached the target: finish the operation (klp_complete_transition), then run the
+   * post callbacks that match what the operation set up or tore down.
+   */
+  async completeTransition(t: Transition): Promise<void> {
     const p = t.patch;
+    const plan = t.plan;
     for (const [, fn] of p.funcs()) fn.transition = false;
+    const replaced: PatchRecord[] = [];
     if (t.target === 'patched') {
       if (p.replace) {
         for (const old of [...this.patches]) {
           if (old === p || !old.active) continue;
           this.unpatchAll(old);
           old.status = 'disabled';
-          this.events.emit('patch.disabled', { patch: old.name, reason: `replaced by '${p.name}'` });
-          this.remove(old, `replaced by '${p.name}'`);
+          replaced.push(old);
         }
         this.discardNops(p);
       }
@@ -225,7 +297,70 @@ export class LivepatchCore {
     for (const [, fn] of p.funcs()) for (const slot of fn.installed) refresh(slot);
     this.transition = null;
     this.events.emit('transition.completed', { patch: p.name, target: t.target, forced: t.forced });
-    this.events.emit(t.target === 'patched' ? 'patch.enabled' : 'patch.disabled', { patch: p.name });
+    try {
+      if (t.op === 'enable' && t.target === 'patched') {
+        for (const { from, to } of plan.carried) {
+          to.data = from.data;
+          this.events.emit('state.carried', { patch: p.name, state: to.id, from: from.patch.name });
+        }
+        for (const st of plan.introduced) await this.callbackReported(st, 'postPatch');
+        for (const st of plan.removed) await this.teardown(st);
+      } else if (t.op === 'enable') {
+        // Reversed enable: undo prePatch, and give replaced states back what preUnpatch took.
+        for (const st of [...plan.introduced].reverse()) await this.teardown(st);
+        for (const st of plan.removed) await this.callbackReported(st, 'postPatch');
+      } else if (t.target === 'unpatched') {
+        for (const st of plan.removed) await this.teardown(st);
+      } else {
+        // Reversed disable: the states stay; undo their preUnpatch.
+        for (const st of plan.removed) await this.callbackReported(st, 'postPatch');
+      }
+      for (const old of replaced) {
+        this.events.emit('patch.disabled', { patch: old.name, reason: `replaced by '${p.name}'` });
+        this.remove(old, `replaced by '${p.name}'`);
+      }
+      this.events.emit(t.target === 'patched' ? 'patch.enabled' : 'patch.disabled', { patch: p.name });
+    } finally {
+      this.busy = null;
+    }
+  }
+
+  /** postUnpatch, then the owned shadow variable goes with the state. */
+  private async teardown(st: StateRecord): Promise<void> {
+    await this.callbackReported(st, 'postUnpatch');
+    freeOwnedShadow(st);
+  }
+
+  /** Runs a callback; a failure propagates (pre callbacks refuse the operation). */
+  private async callback(st: StateRecord, name: StateCallbackName): Promise<void> {
+    if (st.def[name] === undefined) return;
+    try {
+      await runCallback(st, name, this.previousState(st));
+      this.events.emit('state.callback', { patch: st.patch.name, state: st.id, callback: name });
+    } catch (err) {
+      this.events.emit('state.callback', { patch: st.patch.name, state: st.id, callback: name, reason: (err as Error).message });
+      throw err;
+    }
+  }
+
+  /** Runs a callback that cannot refuse anything (post callbacks, undo): a failure is reported. */
+  private async callbackReported(st: StateRecord, name: StateCallbackName): Promise<void> {
+    try {
+      await this.callback(st, name);
+    } catch (err) {
+      process.emitWarning(`livepatch: ${(err as Error).message}`, { code: 'LIVEPATCH_STATE_CALLBACK' });
+    }
+  }
+
+  /** The same state in another active patch (the one being replaced), newest first. */
+  previousState(st: StateRecord): StateRecord | undefined {
+    for (let i = this.patches.length - 1; i >= 0; i--) {
+      const o = this.patches[i]!;
+      if (o === st.patch || !o.active) continue;
+      const found = o.states.find((x) => x.id === st.id);
+      if (found !== undefined) return found;
+    }
+    return undefined;
   }
 
   /** The transition turned around; the patch's status follows its new target. */
@@ -243,6 +378,12 @@ export class LivepatchCore {
   }
 
   private assertNotBusy(p: PatchRecord, what: string): void {
+    if (this.busy !== null && this.transition === null) {
+      throw new PatchError(
+        `cannot ${what} patch '${p.name}': patch '${this.busy.patch.name}' is being ${this.busy.op}d (its state callbacks are running); wait for it`,
+        'EBUSY',
+      );
+    }
     if (this.transition !== null) {
       throw new PatchError(
         `cannot ${what} patch '${p.name}': patch '${this.transition.patch.name}' is in transition to ${this.transition.target}; wait for it, force it, or reverse it`,
@@ -256,6 +397,16 @@ export class LivepatchCore {
     return table.match(obj.module).filter((m) => m.current);
   }
 
+  /** verify() that reports the refusal as an event. */
+  private verifyOrRefuse(p: PatchRecord): Plan {
+    try {
+      return this.verify(p);
+    } catch (err) {
+      this.events.emit('patch.refused', { patch: p.name, reason: (err as Error).message });
+      throw err;
+    }
+  }
+
   /** Checks everything enable needs; throws the first problem, changes nothing. */
   private verify(p: PatchRecord): Plan {
     const slots = new Map<PatchFunc, Map<LoadedModule, Slot>>();
@@ -266,7 +417,7 @@ export class LivepatchCore {
       const ids = new Set(p.states.map((s) => s.id));
       for (const old of this.patches) {
         if (old === p || !old.active) continue;
-        const dropped = old.states.find((s) => s.blockDisable === true && !ids.has(s.id));
+        const dropped = old.states.find((s) => s.def.blockDisable === true && !ids.has(s.id));
         if (dropped !== undefined) {
           throw new PatchError(
             `replace patch '${p.name}' is incompatible: it drops state '${dropped.id}' of patch '${old.name}', which has block_disable set; the new patch must keep that state`,

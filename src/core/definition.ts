@@ -3,6 +3,7 @@
  * klp_state), and its validation. The core copies a definition into records it owns (patch.ts).
  */
 import type { Replacement } from '../runtime/redirect.ts';
+import type { StateContext } from '../state/states.ts';
 
 export interface FunctionDefinition {
   /** Qualified name in the module (docs/naming.md), optionally with `,pos`. */
@@ -21,15 +22,28 @@ export interface ObjectDefinition {
   readonly functions: readonly FunctionDefinition[];
 }
 
-/** A state (behaviour arrives with the states subsystem; the model has its place now). */
+/** A state callback; it may be async. Order and timing: docs/states.md. */
+export type StateCallback = (ctx: StateContext) => void | Promise<void>;
+
+/**
+ * A change a patch makes beyond redirecting code (data set up, hooks installed), with the
+ * callbacks that make and undo it. Callbacks run when the state is introduced or removed, never
+ * when an atomic replace carries it (seed 003).
+ */
 export interface StateDefinition {
   readonly id: string;
+  /** Its changes cannot be undone: the patch cannot be disabled, nor replaced by one without it. */
   readonly blockDisable?: boolean;
+  /** Owns the shadow variable of the same id: freed (destructors run) when the state is removed. */
   readonly ownsShadow?: boolean;
-  readonly prePatch?: (state: unknown) => unknown;
-  readonly postPatch?: (state: unknown) => unknown;
-  readonly preUnpatch?: (state: unknown) => unknown;
-  readonly postUnpatch?: (state: unknown) => unknown;
+  /** Before any code is redirected; throwing refuses the enable. */
+  readonly prePatch?: StateCallback;
+  /** After every task runs the new code. */
+  readonly postPatch?: StateCallback;
+  /** Before the transition that removes the state; throwing refuses the disable. */
+  readonly preUnpatch?: StateCallback;
+  /** After no task runs the code that used the state. */
+  readonly postUnpatch?: StateCallback;
 }
 
 export interface PatchDefinition {

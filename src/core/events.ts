@@ -18,7 +18,9 @@ export type EventType =
   | 'transition.started'
   | 'transition.completed'
   | 'transition.reversed'
-  | 'transition.forced';
+  | 'transition.forced'
+  | 'state.callback'
+  | 'state.carried';
 
 export interface LivepatchEvent {
   readonly type: EventType;
@@ -116,5 +118,9 @@ export function humanLine(e: LivepatchEvent): string {
       return `livepatch: transition of ${p} reversed, now to ${e.target ?? ''}`;
     case 'transition.forced':
       return `livepatch: transition of ${p} to ${e.target ?? ''} forced`;
+    case 'state.callback':
+      return `livepatch: ${String(e['callback'])} of state '${String(e['state'])}' (${p}) ${e.reason !== undefined ? `failed: ${e.reason}` : 'ran'}`;
+    case 'state.carried':
+      return `livepatch: state '${String(e['state'])}' carried from patch '${String(e['from'])}' to ${p}`;
   }
 }

@@ -9,7 +9,8 @@
 import type { Replacement, StackEntry } from '../runtime/redirect.ts';
 import type { Slot } from '../runtime/slot.ts';
 import type { LoadedModule } from '../runtime/table.ts';
-import type { PatchDefinition, StateDefinition } from './definition.ts';
+import type { PatchDefinition } from './definition.ts';
+import { StateRecord } from '../state/states.ts';
 
 export type PatchStatus = 'disabled' | 'enabling' | 'enabled' | 'disabling' | 'removed';
 
@@ -59,7 +60,7 @@ export class PatchRecord {
   readonly name: string;
   readonly replace: boolean;
   readonly objects: PatchObject[];
-  readonly states: readonly StateDefinition[];
+  readonly states: readonly StateRecord[];
   status: PatchStatus = 'disabled';
   /** A transition of this patch was forced (see docs/consistency.md). */
   forced = false;
@@ -70,7 +71,7 @@ export class PatchRecord {
     this.name = def.name;
     this.replace = def.replace === true;
     this.origin = origin;
-    this.states = def.states ?? [];
+    this.states = (def.states ?? []).map((st) => new StateRecord(st, this));
     this.objects = def.objects.map(
       (o) =>
         new PatchObject(

@@ -5,12 +5,13 @@
  * reports) replaces `sideOfCurrentTask` and the completion rule without changing this interface.
  */
 import type { PatchRecord } from '../core/patch.ts';
+import type { StatePlan } from '../state/states.ts';
 
 export type TaskSide = 'patched' | 'unpatched';
 
 /** What a transition needs from the core. */
 export interface TransitionOwner {
-  completeTransition(t: Transition): void;
+  completeTransition(t: Transition): Promise<void>;
   reversed(t: Transition): void;
   readonly events: { emit(type: 'transition.started' | 'transition.forced', fields: Record<string, unknown>): unknown };
 }
@@ -18,19 +19,27 @@ export interface TransitionOwner {
 export class Transition {
   readonly patch: PatchRecord;
   target: TaskSide;
+  /** The operation that started it; a reversal keeps it (so the right teardown runs). */
+  readonly op: 'enable' | 'disable';
+  /** States the operation sets up and tears down. */
+  readonly plan: StatePlan;
   forced = false;
   readonly startedAt = Date.now();
   private readonly owner: TransitionOwner;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
+  private rejectDone!: (err: unknown) => void;
   private finished = false;
 
-  constructor(patch: PatchRecord, target: TaskSide, owner: TransitionOwner) {
+  constructor(patch: PatchRecord, target: TaskSide, owner: TransitionOwner, op: 'enable' | 'disable', plan: StatePlan) {
     this.patch = patch;
     this.target = target;
     this.owner = owner;
-    this.done = new Promise<void>((resolve) => {
+    this.op = op;
+    this.plan = plan;
+    this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
+      this.rejectDone = reject;
     });
   }
 
@@ -49,8 +58,7 @@ export class Transition {
   tryComplete(): boolean {
     if (this.finished) return true;
     this.finished = true;
-    this.owner.completeTransition(this);
-    this.resolveDone();
+    this.owner.completeTransition(this).then(this.resolveDone, this.rejectDone);
     return true;
   }
 
