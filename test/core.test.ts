@@ -83,8 +83,9 @@ describe('scenario 1: basic enable, disable, remove', () => {
     assert.deepEqual(
       events.map((e) => e.type),
       // As the kernel: redirect (object.patched), then start the transition; unpatch at its end.
-      ['patch.loaded', 'patch.enabling', 'object.patched', 'transition.started', 'transition.completed', 'patch.enabled',
-       'patch.disabling', 'transition.started', 'object.unpatched', 'transition.completed', 'patch.disabled', 'patch.removed'],
+      // Here the only task is the idle root task: it switches at the first check.
+      ['patch.loaded', 'patch.enabling', 'object.patched', 'transition.started', 'transition.tasks-switched', 'transition.completed', 'patch.enabled',
+       'patch.disabling', 'transition.started', 'transition.tasks-switched', 'object.unpatched', 'transition.completed', 'patch.disabled', 'patch.removed'],
     );
     const patched = events.find((e) => e.type === 'object.patched')!;
     assert.deepEqual(patched.functions, ['mul']);

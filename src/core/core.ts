@@ -7,7 +7,7 @@
 import { gateFor, pushEntry, refresh, removeEntry, setGateFactory, stackOf, type StackEntry } from '../runtime/redirect.ts';
 import type { Gate, Slot } from '../runtime/slot.ts';
 import { table, getAppRoot, type LoadedModule } from '../runtime/table.ts';
-import { Transition, type TaskSide } from '../transition/transition.ts';
+import { defaultTransitionOptions, Transition, type TaskSide, type TransitionOptions, type TransitionReport } from '../transition/transition.ts';
 import { enterCall } from '../runtime/context.ts';
 import { validate, type PatchDefinition } from './definition.ts';
 import { EventBus } from './events.ts';
@@ -65,6 +65,7 @@ export class LivepatchCore {
   private transition: Transition | null = null;
   /** An operation between its start and its end (callbacks included): one at a time. */
   private busy: { readonly patch: PatchRecord; readonly op: 'enable' | 'disable' } | null = null;
+  private transitionOptions: TransitionOptions = defaultTransitionOptions;
 
   constructor() {
     table.onModule((mod) => this.onModuleLoad(mod));
@@ -109,6 +110,28 @@ export class LivepatchCore {
   /** The transition in progress, if any. */
   get currentTransition(): Transition | null {
     return this.transition;
+  }
+
+  /** Retry period, stall warning and timeout of transitions started from now on. */
+  configureTransitions(options: Partial<TransitionOptions>): TransitionOptions {
+    const next = { ...this.transitionOptions, ...options };
+    for (const key of ['retryMs', 'warnAfterMs', 'timeoutMs'] as const) {
+      if (!Number.isFinite(next[key]) || next[key] < 0) throw new TypeError(`${key} must be a number of milliseconds >= 0 (0 turns it off), got ${String(next[key])}`);
+    }
+    if (!['none', 'reverse', 'force'].includes(next.onTimeout)) throw new TypeError(`onTimeout must be 'none', 'reverse' or 'force', got ${String(next.onTimeout)}`);
+    this.transitionOptions = next;
+    return next;
+  }
+
+  /** The stall report of the transition in progress (null when none runs). */
+  transitionReport(): TransitionReport | null {
+    return this.transition?.report() ?? null;
+  }
+
+  /** Switches every remaining task of the transition now; an error when no transition runs. */
+  force(): void {
+    if (this.transition === null) throw new PatchError('no transition is in progress: force only applies to a transition that has not completed', 'ENOTRANSITION');
+    this.transition.force();
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
@@ -199,7 +222,7 @@ export class LivepatchCore {
     this.patches.push(p);
     p.status = 'enabling';
     this.events.emit('patch.enabling', { patch: p.name, target: 'patched' });
-    const transition = new Transition(p, 'patched', this, 'enable', plan);
+    const transition = new Transition(p, 'patched', this, 'enable', plan, this.transitionOptions);
     this.transition = transition;
     for (const [, fn] of p.funcs()) fn.transition = true;
     for (const obj of p.objects) {
@@ -249,7 +272,7 @@ export class LivepatchCore {
     }
     p.status = 'disabling';
     this.events.emit('patch.disabling', { patch: p.name, target: 'unpatched' });
-    const transition = new Transition(p, 'unpatched', this, 'disable', plan);
+    const transition = new Transition(p, 'unpatched', this, 'disable', plan, this.transitionOptions);
     this.transition = transition;
     for (const [, fn] of p.funcs()) fn.transition = true;
     for (const [, fn] of p.funcs()) for (const slot of fn.installed) refresh(slot);

@@ -19,6 +19,8 @@ export type EventType =
   | 'transition.completed'
   | 'transition.reversed'
   | 'transition.forced'
+  | 'transition.tasks-switched'
+  | 'transition.stalled'
   | 'state.callback'
   | 'state.carried';
 
@@ -118,6 +120,14 @@ export function humanLine(e: LivepatchEvent): string {
       return `livepatch: transition of ${p} reversed, now to ${e.target ?? ''}`;
     case 'transition.forced':
       return `livepatch: transition of ${p} to ${e.target ?? ''} forced`;
+    case 'transition.tasks-switched':
+      return `livepatch: ${String(e['switched'])} task(s) switched to ${e.target ?? ''} for ${p}, ${String(e['remaining'])} pending`;
+    case 'transition.stalled': {
+      const report = e['report'] as { pending?: { label: string; reason: string; frames: { function: string }[] }[]; elapsedMs?: number } | undefined;
+      const pending = report?.pending ?? [];
+      const first = pending.slice(0, 3).map((t) => `${t.label} (${t.reason}${t.frames.length > 0 ? `: ${t.frames.map((f) => f.function).join(', ')}` : ''})`);
+      return `livepatch: transition of ${p} stalled for ${String(report?.elapsedMs ?? '?')} ms: ${pending.length} task(s) pending: ${first.join('; ')}${pending.length > 3 ? '; …' : ''}`;
+    }
     case 'state.callback':
       return `livepatch: ${String(e['callback'])} of state '${String(e['state'])}' (${p}) ${e.reason !== undefined ? `failed: ${e.reason}` : 'ran'}`;
     case 'state.carried':

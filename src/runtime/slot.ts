@@ -20,12 +20,16 @@ export type Gate = (
   scope: ScopeAccessor | undefined,
 ) => unknown;
 
-/** Receives the end of a tracked frame (async function or generator); set by the transition code. */
+/**
+ * Live-frame accounting of instrumented async functions and generators, installed by the task
+ * module (src/transition/tasks.ts): `enter` returns a token that `leave` gets back.
+ */
 export interface FrameHooks {
-  leave(slot: Slot, token: number): void;
+  enter(slot: Slot): unknown;
+  leave(slot: Slot, token: unknown): void;
 }
 
-const noFrameHooks: FrameHooks = { leave() {} };
+const noFrameHooks: FrameHooks = { enter: () => undefined, leave() {} };
 let frameHooks: FrameHooks = noFrameHooks;
 
 export function setFrameHooks(hooks: FrameHooks | null): void {
@@ -35,8 +39,6 @@ export function setFrameHooks(hooks: FrameHooks | null): void {
 export class Slot {
   /** The gate, or null: the only field the entry check reads on the fast path. */
   g: Gate | null = null;
-  /** Frame token handed from the gate to a tracked function's body (0: untracked). */
-  t = 0;
   /** Set for exactly one call: run the original body (used by `callContext().original`). */
   bypass = false;
   readonly module: LoadedModule;
@@ -45,8 +47,12 @@ export class Slot {
     this.module = module;
     this.info = info;
   }
-  /** A tracked frame of this function ended. Short name: it is written into every tracked body. */
-  x(token: number): void {
+  /** A tracked frame of this function starts (short names: they are written into every tracked body). */
+  e(): unknown {
+    return frameHooks.enter(this);
+  }
+  /** A tracked frame of this function ended. */
+  x(token: unknown): void {
     frameHooks.leave(this, token);
   }
   /** `module > name[,pos]`, for messages. */

@@ -1,11 +1,22 @@
 /**
  * A transition moves every task from one side of a patch to the other (the kernel's
- * klp_transition). This first version switches all tasks at once, so a transition completes as
- * soon as it starts; the per-task consistency model (bounded tasks, live-frame checks, stall
- * reports) replaces `sideOfCurrentTask` and the completion rule without changing this interface.
+ * klp_transition), under the per-task consistency model:
+ *
+ * - a task created during the transition starts on the target side: new work never waits;
+ * - a bounded task keeps the side it started on until it ends, so a request never mixes versions;
+ * - an unbounded task switches when it holds no live frame — running or suspended — of a function
+ *   in the transition. Switching happens only in checks that run outside any task's code (from a
+ *   microtask or a timer), so no synchronous frame of an old version can be on the stack then;
+ * - the transition completes when no task is left on the old side; force ends it at once;
+ *   reversing flips the target, and tasks already switched come back under the same rules.
+ *
+ * Each task's side is kept lazily: a task that has not switched in this transition is on the
+ * side every task had when the transition started.
  */
 import type { PatchRecord } from '../core/patch.ts';
+import type { Slot } from '../runtime/slot.ts';
 import type { StatePlan } from '../state/states.ts';
+import { currentTask, liveTasks, rootTask, setTaskObserver, type Task, type TaskObserver } from './tasks.ts';
 
 export type TaskSide = 'patched' | 'unpatched';
 
@@ -13,12 +24,52 @@ export type TaskSide = 'patched' | 'unpatched';
 export interface TransitionOwner {
   completeTransition(t: Transition): Promise<void>;
   reversed(t: Transition): void;
-  readonly events: { emit(type: 'transition.started' | 'transition.forced', fields: Record<string, unknown>): unknown };
+  readonly events: { emit(type: TransitionEventType, fields: Record<string, unknown>): unknown };
 }
 
-export class Transition {
+type TransitionEventType = 'transition.started' | 'transition.forced' | 'transition.tasks-switched' | 'transition.stalled';
+
+export interface TransitionOptions {
+  /** Full re-check period while a transition runs (the kernel retries every second). */
+  readonly retryMs: number;
+  /** Emit `transition.stalled` with the stall report after this long, then every such period. */
+  readonly warnAfterMs: number;
+  /** After this long: 'reverse' or 'force' the transition, or do nothing ('none'). */
+  readonly timeoutMs: number;
+  readonly onTimeout: 'none' | 'reverse' | 'force';
+}
+
+export const defaultTransitionOptions: TransitionOptions = { retryMs: 1000, warnAfterMs: 30_000, timeoutMs: 0, onTimeout: 'none' };
+
+export interface PendingTask {
+  readonly task: number;
+  readonly kind: 'bounded' | 'unbounded';
+  readonly label: string;
+  /** Milliseconds since the transition started. */
+  readonly waitingMs: number;
+  /** Why it has not switched. */
+  readonly reason: 'in flight' | 'live frames';
+  /** Live frames of functions in the transition that hold it. */
+  readonly frames: readonly { readonly function: string; readonly count: number }[];
+}
+
+export interface TransitionReport {
+  readonly patch: string;
+  readonly target: TaskSide;
+  readonly startedAt: string;
+  readonly elapsedMs: number;
+  readonly forced: boolean;
+  readonly pending: readonly PendingTask[];
+}
+
+let nextTransitionId = 1;
+
+export class Transition implements TaskObserver {
+  readonly id = nextTransitionId++;
   readonly patch: PatchRecord;
   target: TaskSide;
+  /** The side every task was on when the transition started. */
+  readonly startSide: TaskSide;
   /** The operation that started it; a reversal keeps it (so the right teardown runs). */
   readonly op: 'enable' | 'disable';
   /** States the operation sets up and tears down. */
@@ -26,55 +77,195 @@ export class Transition {
   forced = false;
   readonly startedAt = Date.now();
   private readonly owner: TransitionOwner;
+  private readonly options: TransitionOptions;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
   private rejectDone!: (err: unknown) => void;
   private finished = false;
+  private readonly pending = new Set<Task>();
+  private checkQueued = false;
+  private timers: NodeJS.Timeout[] = [];
 
-  constructor(patch: PatchRecord, target: TaskSide, owner: TransitionOwner, op: 'enable' | 'disable', plan: StatePlan) {
+  constructor(patch: PatchRecord, target: TaskSide, owner: TransitionOwner, op: 'enable' | 'disable', plan: StatePlan, options: TransitionOptions = defaultTransitionOptions) {
     this.patch = patch;
     this.target = target;
+    this.startSide = target === 'patched' ? 'unpatched' : 'patched';
     this.owner = owner;
     this.op = op;
     this.plan = plan;
+    this.options = options;
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
     });
   }
 
+  get active(): boolean {
+    return !this.finished;
+  }
+
+  /** The side of a task in this transition. */
+  sideOf(task: Task): TaskSide {
+    return task.sideFor === this.id ? task.side : this.startSide;
+  }
+
   /** The side whose version a call from the current task runs. */
   sideOfCurrentTask(): TaskSide {
-    return this.target;
+    return this.sideOf(currentTask());
+  }
+
+  /** Slots of the functions in this transition (live: modules may load during it). */
+  slots(): Set<Slot> {
+    const set = new Set<Slot>();
+    for (const obj of this.patch.objects) for (const fn of obj.funcs) for (const slot of fn.installed) set.add(slot);
+    return set;
   }
 
   start(): Promise<void> {
-    this.owner.events.emit('transition.started', { patch: this.patch.name, target: this.target });
-    this.tryComplete();
+    for (const task of [rootTask, ...liveTasks]) this.pending.add(task);
+    setTaskObserver(this);
+    this.owner.events.emit('transition.started', { patch: this.patch.name, target: this.target, tasks: this.pending.size });
+    const { retryMs, warnAfterMs, timeoutMs, onTimeout } = this.options;
+    if (retryMs > 0) this.timers.push(setInterval(() => this.check(), retryMs).unref());
+    if (warnAfterMs > 0) {
+      this.timers.push(
+        setInterval(() => this.owner.events.emit('transition.stalled', { patch: this.patch.name, target: this.target, report: this.report() }), warnAfterMs).unref(),
+      );
+    }
+    if (timeoutMs > 0 && onTimeout !== 'none') {
+      this.timers.push(
+        setTimeout(() => {
+          if (this.finished) return;
+          if (onTimeout === 'force') this.force();
+          else void this.reverse();
+        }, timeoutMs).unref(),
+      );
+    }
+    // The first check runs once the code that started the transition has returned: tasks that
+    // hold no live frame switch then ("at once"), without racing that code's own frames.
+    this.queueCheck();
     return this.done;
   }
 
-  /** Completes when no task is left on the old side (here: at once). */
-  tryComplete(): boolean {
-    if (this.finished) return true;
-    this.finished = true;
-    this.owner.completeTransition(this).then(this.resolveDone, this.rejectDone);
-    return true;
+  // Task observer: new tasks start on the target side; ends and frame exits may allow switching.
+  taskStarted(task: Task): void {
+    task.sideFor = this.id;
+    task.side = this.target;
+  }
+  taskEnded(task: Task): void {
+    if (this.pending.has(task)) this.queueCheck();
+  }
+  frameLeft(task: Task, slot: Slot): void {
+    if (this.pending.has(task) && task.kind === 'unbounded' && this.slots().has(slot)) this.queueCheck();
   }
 
-  /** Turns the transition around (disable during enable, or the reverse). */
+  private queueCheck(): void {
+    if (this.checkQueued || this.finished) return;
+    this.checkQueued = true;
+    queueMicrotask(() => {
+      this.checkQueued = false;
+      this.check();
+    });
+  }
+
+  /** Switches every pending task that may switch; completes when none is left (klp_try_complete_transition). */
+  check(): boolean {
+    if (this.finished) return true;
+    const slots = this.slots();
+    let switched = 0;
+    for (const task of this.pending) {
+      if (task.ended) {
+        this.pending.delete(task);
+        continue;
+      }
+      if (this.sideOf(task) === this.target) {
+        this.pending.delete(task);
+        continue;
+      }
+      if (task.kind === 'bounded') continue;
+      if (holdsFrames(task, slots)) continue;
+      this.switchTask(task);
+      switched++;
+    }
+    if (switched > 0) {
+      this.owner.events.emit('transition.tasks-switched', { patch: this.patch.name, target: this.target, switched, remaining: this.pending.size });
+    }
+    if (this.pending.size === 0) {
+      this.complete();
+      return true;
+    }
+    return false;
+  }
+
+  private switchTask(task: Task): void {
+    task.sideFor = this.id;
+    task.side = this.target;
+    this.pending.delete(task);
+  }
+
+  private complete(): void {
+    if (this.finished) return;
+    this.finished = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    setTaskObserver(null);
+    this.owner.completeTransition(this).then(this.resolveDone, this.rejectDone);
+  }
+
+  /**
+   * Turns the transition around: the target flips; tasks that never switched are already there,
+   * tasks that switched (or started) on the abandoned target go back under the same rules.
+   */
   reverse(): Promise<void> {
     this.target = this.target === 'patched' ? 'unpatched' : 'patched';
+    this.pending.clear();
+    for (const task of [rootTask, ...liveTasks]) if (this.sideOf(task) !== this.target) this.pending.add(task);
     this.owner.reversed(this);
-    this.tryComplete();
+    this.queueCheck();
     return this.done;
   }
 
-  /** Switches every remaining task now; the patch is marked forced. */
+  /** Switches every remaining task now; the patch is marked forced (docs/consistency.md). */
   force(): void {
     this.forced = true;
     this.patch.forced = true;
-    this.owner.events.emit('transition.forced', { patch: this.patch.name, target: this.target });
-    this.tryComplete();
+    const count = this.pending.size;
+    for (const task of [...this.pending]) this.switchTask(task);
+    this.owner.events.emit('transition.forced', { patch: this.patch.name, target: this.target, switched: count });
+    this.complete();
   }
+
+  /** Pending tasks, how long they have waited and which frames hold them. */
+  report(): TransitionReport {
+    const slots = this.slots();
+    const now = Date.now();
+    const pending: PendingTask[] = [];
+    for (const task of this.pending) {
+      if (task.ended || this.sideOf(task) === this.target) continue;
+      const frames: { function: string; count: number }[] = [];
+      for (const [slot, count] of task.frames) if (slots.has(slot)) frames.push({ function: slot.label, count });
+      pending.push({
+        task: task.id,
+        kind: task.kind,
+        label: task.label,
+        waitingMs: now - this.startedAt,
+        reason: task.kind === 'bounded' ? 'in flight' : 'live frames',
+        frames,
+      });
+    }
+    return {
+      patch: this.patch.name,
+      target: this.target,
+      startedAt: new Date(this.startedAt).toISOString(),
+      elapsedMs: now - this.startedAt,
+      forced: this.forced,
+      pending,
+    };
+  }
+}
+
+function holdsFrames(task: Task, slots: Set<Slot>): boolean {
+  if (task.frames.size === 0) return false;
+  for (const slot of task.frames.keys()) if (slots.has(slot)) return true;
+  return false;
 }
