@@ -7,15 +7,7 @@
  * parse; this pass does only what the entry check needs (declarations, references, function
  * boundaries) in one walk.
  */
-import {
-  type Node,
-  FUNCTION_TYPES,
-  bool,
-  field,
-  forEachChild,
-  list,
-  str,
-} from './walk.ts';
+import { type Node, FUNCTION_TYPES, bool, field, forEachChild, list, str } from './walk.ts';
 import type { CalleeRef, FunctionKind } from './types.ts';
 
 type BindingKind = 'var' | 'let' | 'const' | 'function' | 'class' | 'param' | 'import' | 'catch';
@@ -46,7 +38,6 @@ class Scope {
   }
 }
 
-
 export interface FoundFunction {
   readonly node: Node;
   readonly kind: FunctionKind;
@@ -63,6 +54,10 @@ export interface FoundFunction {
   readonly superAccess: boolean;
   /** Arrow functions inside a derived constructor must not read `this` eagerly. */
   readonly thisUnsafe: boolean;
+  /** Arrow functions inside a non-arrow function may read `new.target` (the enclosing one's). */
+  readonly newTargetOk: boolean;
+  /** Why the function cannot be instrumented at all (it is then listed as refused), or null. */
+  refusal: string | null;
   callee: CalleeRef | null;
 }
 
@@ -78,6 +73,10 @@ interface Ctx {
   readonly classes: readonly ClassFrame[];
   readonly superOk: boolean;
   readonly inDerivedCtor: boolean;
+  /** Inside a non-arrow function (so `new.target` is valid syntax). */
+  readonly inFunction: boolean;
+  /** Sloppy scripts (CommonJS) hoist block-level function declarations to the function (Annex B). */
+  readonly annexB: boolean;
 }
 
 interface Ref {
@@ -97,7 +96,15 @@ export function analyze(program: Node, source: string, commonjs: boolean): Analy
   const analyzer = new Analyzer(source);
   const moduleScope = new Scope('module', null);
   if (commonjs) for (const n of CJS_WRAPPER_BINDINGS) moduleScope.names.set(n, { kind: 'param' });
-  const ctx: Ctx = { scope: moduleScope, path: '', classes: [], superOk: false, inDerivedCtor: false };
+  const ctx: Ctx = {
+    scope: moduleScope,
+    path: '',
+    classes: [],
+    superOk: false,
+    inDerivedCtor: false,
+    inFunction: false,
+    annexB: commonjs,
+  };
   analyzer.hoistFunctionsAndBody(list(program, 'body'), ctx);
   analyzer.resolve();
   analyzer.resolveCallees(moduleScope);
@@ -170,12 +177,12 @@ class Analyzer {
 
   /** Declares what a statement list hoists into its scope, then walks the statements. */
   hoistFunctionsAndBody(statements: Node[], ctx: Ctx): void {
-    for (const stmt of statements) this.hoistDeclaration(stmt, ctx.scope);
+    for (const stmt of statements) this.hoistDeclaration(stmt, ctx.scope, ctx.annexB);
     for (const stmt of statements) this.stmt(stmt, ctx);
   }
 
   /** Pre-declares names of function/class/let/const declarations so references resolve. */
-  private hoistDeclaration(stmt: Node, scope: Scope): void {
+  private hoistDeclaration(stmt: Node, scope: Scope, annexB = false): void {
     let decl: Node | null = stmt;
     if (stmt.type === 'ExportNamedDeclaration' || stmt.type === 'ExportDefaultDeclaration') {
       decl = field(stmt, 'declaration');
@@ -183,7 +190,15 @@ class Analyzer {
     if (decl === null) return;
     if (decl.type === 'FunctionDeclaration') {
       const id = field(decl, 'id');
-      if (id !== null) this.declareName(scope, str(id, 'name')!, 'function');
+      if (id !== null) {
+        const name = str(id, 'name')!;
+        this.declareName(scope, name, 'function');
+        // Annex B: in sloppy code a function declared in a block is also a var of the function.
+        if (annexB && scope.kind !== 'function' && scope.kind !== 'module') {
+          const vs = scope.varScope;
+          if (!vs.names.has(name)) vs.names.set(name, { kind: 'var' });
+        }
+      }
     } else if (decl.type === 'ClassDeclaration') {
       const id = field(decl, 'id');
       if (id !== null) this.declareName(scope, str(id, 'name')!, 'class');
@@ -235,12 +250,14 @@ class Analyzer {
         this.block(list(node, 'body'), ctx);
         return;
       case 'StaticBlock': {
+        // Class static blocks: handled by klass(), which names what they contain.
         const scope = new Scope('function', ctx.scope);
         this.hoistFunctionsAndBody(list(node, 'body'), {
           ...ctx,
           scope,
           superOk: true,
           inDerivedCtor: false,
+          inFunction: false,
         });
         return;
       }
@@ -264,7 +281,8 @@ class Analyzer {
         const scope = new Scope('block', ctx.scope);
         const inner = { ...ctx, scope };
         const cases = list(node, 'cases');
-        for (const c of cases) for (const s of list(c, 'consequent')) this.hoistDeclaration(s, scope);
+        for (const c of cases)
+          for (const s of list(c, 'consequent')) this.hoistDeclaration(s, scope, ctx.annexB);
         for (const c of cases) {
           this.expr(field(c, 'test'), inner);
           for (const s of list(c, 'consequent')) this.stmt(s, inner);
@@ -313,7 +331,8 @@ class Analyzer {
       const init = field(d, 'init');
       if (init !== null) {
         const hint = id !== null && id.type === 'Identifier' ? str(id, 'name')! : undefined;
-        const found = this.expr(init, ctx, hint);
+        const owner = hint !== undefined ? { binding: hint, path: [] } : undefined;
+        const found = this.expr(init, ctx, hint, owner);
         if (found !== null && hint !== undefined && found.callee === null) {
           found.callee = { binding: hint, viaModule: false };
           this.pendingCallees.push({ fn: found, from: ctx.scope });
@@ -325,25 +344,38 @@ class Analyzer {
   // ---- expressions --------------------------------------------------------------------------
 
   /**
-   * Walks an expression. `hint` names an anonymous function or class found here. Returns the
-   * function when the expression itself is one (so callers can attach a callee reference).
+   * Walks an expression. `hint` names an anonymous function or class found here; `owner` says
+   * where its value is stored when that is a binding or a property path the runtime can read back
+   * (for `callContext().original`). Returns the function when the expression itself is one.
    */
-  private expr(node: Node | null, ctx: Ctx, hint?: string): FoundFunction | null {
+  private expr(node: Node | null, ctx: Ctx, hint?: string, owner?: Owner): FoundFunction | null {
     if (node === null) return null;
     switch (node.type) {
       case 'Identifier': {
         const name = str(node, 'name')!;
-        if (name !== 'arguments' && name !== 'undefined') this.refs.push({ name, scope: ctx.scope });
+        if (name !== 'arguments' && name !== 'undefined')
+          this.refs.push({ name, scope: ctx.scope });
         return null;
       }
       case 'FunctionExpression':
       case 'ArrowFunctionExpression': {
         const id = field(node, 'id');
-        return this.fn(node, ctx, id !== null ? str(id, 'name')! : (hint ?? '(anonymous)'), node.start);
+        return this.fn(
+          node,
+          ctx,
+          id !== null ? str(id, 'name')! : (hint ?? '(anonymous)'),
+          node.start,
+        );
       }
       case 'ClassExpression': {
         const id = field(node, 'id');
-        this.klass(node, ctx, id !== null ? str(id, 'name')! : (hint ?? '(class)'), false);
+        this.klass(
+          node,
+          ctx,
+          id !== null ? str(id, 'name')! : (hint ?? '(class)'),
+          false,
+          storable(owner),
+        );
         return null;
       }
       case 'MemberExpression':
@@ -351,16 +383,18 @@ class Analyzer {
         if (bool(node, 'computed')) this.expr(field(node, 'property'), ctx);
         return null;
       case 'ObjectExpression':
-        this.object(node, ctx, hint);
+        this.object(node, ctx, hint, storable(owner));
         return null;
       case 'AssignmentExpression': {
         const left = field(node, 'left')!;
         this.expr(left, ctx);
-        const target = assignmentName(left);
-        const found = this.expr(field(node, 'right'), ctx, target?.name);
-        if (found !== null && target !== undefined && found.callee === null && target.callee) {
-          found.callee = target.callee;
-          this.pendingCallees.push({ fn: found, from: ctx.scope });
+        const target = assignmentTarget(left);
+        const plain = str(node, 'operator') === '=';
+        const valueOwner = plain ? target?.owner : undefined;
+        const found = this.expr(field(node, 'right'), ctx, target?.name, valueOwner);
+        if (found !== null && valueOwner !== undefined && found.callee === null) {
+          if (valueOwner.binding !== 'this' || found.arrow)
+            this.setCallee(found, calleeAt(valueOwner, 'value'), ctx.scope);
         }
         return null;
       }
@@ -385,6 +419,16 @@ class Analyzer {
         for (const arg of list(node, 'arguments')) this.expr(arg, ctx, calleeName);
         return null;
       }
+      case 'ConditionalExpression':
+        // `const f = cond ? function () {} : () => {}`: both alternatives carry the name.
+        this.expr(field(node, 'test'), ctx);
+        this.expr(field(node, 'consequent'), ctx, hint);
+        this.expr(field(node, 'alternate'), ctx, hint);
+        return null;
+      case 'LogicalExpression':
+        this.expr(field(node, 'left'), ctx, hint);
+        this.expr(field(node, 'right'), ctx, hint);
+        return null;
       case 'MetaProperty':
       case 'ThisExpression':
       case 'Super':
@@ -393,7 +437,7 @@ class Analyzer {
         return null;
       case 'ParenthesizedExpression':
       case 'ChainExpression':
-        return this.expr(field(node, 'expression'), ctx, hint);
+        return this.expr(field(node, 'expression'), ctx, hint, owner);
       case 'SequenceExpression':
         for (const e of list(node, 'expressions')) this.expr(e, ctx);
         return null;
@@ -411,45 +455,69 @@ class Analyzer {
     });
   }
 
-  private object(node: Node, ctx: Ctx, owner: string | undefined): void {
-    const prefix = owner !== undefined && owner !== '(anonymous)' ? `${owner}.` : '';
+  private setCallee(found: FoundFunction, callee: CalleeRef, from: Scope): void {
+    found.callee = callee;
+    if (callee.binding !== 'this') this.pendingCallees.push({ fn: found, from });
+  }
+
+  private object(
+    node: Node,
+    ctx: Ctx,
+    ownerName: string | undefined,
+    owner: Owner | undefined,
+  ): void {
+    let prefix = '';
+    if (ownerName !== undefined && ownerName !== '(anonymous)') {
+      // `X.prototype = { m() {} }` names its methods like a class's: `X#m`.
+      const proto = /^(.+)\.prototype$/.exec(ownerName);
+      prefix = proto !== null ? `${proto[1]!}#` : `${ownerName}.`;
+    }
     for (const prop of list(node, 'properties')) {
       if (prop.type === 'SpreadElement') {
         this.expr(field(prop, 'argument'), ctx);
         continue;
       }
       const computed = bool(prop, 'computed');
-      const key = field(prop, 'key')!;
-      if (computed) this.expr(key, ctx);
-      const keyName = this.keyName(key, computed);
+      const keyNode = field(prop, 'key')!;
+      if (computed) this.expr(keyNode, ctx);
+      const key = this.keyName(keyNode, computed);
       const value = field(prop, 'value')!;
       const kind = str(prop, 'kind');
       const isMethod = bool(prop, 'method') || kind === 'get' || kind === 'set';
-      if (isMethod && (value.type === 'FunctionExpression' || value.type === 'ArrowFunctionExpression')) {
-        const accessor = kind === 'get' ? 'get ' : kind === 'set' ? 'set ' : '';
-        const found = this.fn(value, { ...ctx }, `${accessor}${prefix}${keyName}`, prop.start, {
-          kind: kind === 'get' ? 'getter' : kind === 'set' ? 'setter' : 'method',
-          method: true,
-        });
-        if (owner !== undefined && isIdentifierName(owner) && !computed) {
-          found.callee = {
-            binding: owner,
-            viaModule: false,
-            member: { key: keyName, onPrototype: false, accessor: kind === 'get' ? 'get' : kind === 'set' ? 'set' : 'value' },
-          };
-          this.pendingCallees.push({ fn: found, from: ctx.scope });
-        }
+      const at: Owner | undefined =
+        owner !== undefined && key.key !== null
+          ? { binding: owner.binding, path: [...owner.path, key.key] }
+          : undefined;
+      if (
+        isMethod &&
+        (value.type === 'FunctionExpression' || value.type === 'ArrowFunctionExpression')
+      ) {
+        const accessor = kind === 'get' ? 'get' : kind === 'set' ? 'set' : 'value';
+        const found = this.fn(
+          value,
+          ctx,
+          `${accessor === 'value' ? '' : `${accessor} `}${prefix}${key.label}`,
+          prop.start,
+          {
+            kind: kind === 'get' ? 'getter' : kind === 'set' ? 'setter' : 'method',
+            method: true,
+          },
+        );
+        if (at !== undefined) this.setCallee(found, calleeAt(at, accessor), ctx.scope);
+      } else if (bool(prop, 'shorthand')) {
+        this.expr(value, ctx);
       } else {
-        const shorthand = bool(prop, 'shorthand');
-        if (shorthand) this.expr(value, ctx);
-        else this.expr(value, ctx, `${prefix}${keyName}`);
+        const found = this.expr(value, ctx, `${prefix}${key.label}`, at);
+        if (found !== null && at !== undefined && found.callee === null)
+          this.setCallee(found, calleeAt(at, 'value'), ctx.scope);
       }
     }
   }
 
   // ---- classes ------------------------------------------------------------------------------
 
-  private klass(node: Node, ctx: Ctx, name: string, declaration: boolean): void {
+  /** `owner`: where an anonymous class expression is stored (`const Foo = class {}`). */
+  private klass(node: Node, ctx: Ctx, name: string, declaration: boolean, owner?: Owner): void {
     const superClass = field(node, 'superClass');
     this.expr(superClass, ctx);
     const scope = new Scope('class', ctx.scope);
@@ -465,24 +533,34 @@ class Analyzer {
       }
     }
     const classCtx: Ctx = { ...ctx, scope, classes: [...ctx.classes, frame] };
-    const className = id !== null ? str(id, 'name')! : null;
+    // Where the class value can be read back: its own name (inside the class), or the binding or
+    // property an anonymous class expression is stored in.
+    const classRef: { owner: Owner; from: Scope } | null =
+      id !== null
+        ? { owner: { binding: str(id, 'name')!, path: [] }, from: scope }
+        : owner !== undefined
+          ? { owner, from: ctx.scope }
+          : null;
     const atModuleLevel = declaration && ctx.scope.kind === 'module';
+    const qualified = ctx.path === '' ? name : `${ctx.path}>${name}`;
     for (const member of body) {
       if (member.type === 'StaticBlock') {
-        this.stmt(member, classCtx);
+        this.stmt(member, { ...classCtx, path: `${qualified}.static{}` });
         continue;
       }
       const computed = bool(member, 'computed');
-      const key = field(member, 'key');
-      if (key !== null && computed) this.expr(key, classCtx);
-      const keyName = key !== null ? this.keyName(key, computed) : '(member)';
+      const keyNode = field(member, 'key');
+      if (keyNode !== null && computed) this.expr(keyNode, classCtx);
+      const key =
+        keyNode !== null ? this.keyName(keyNode, computed) : { label: '(member)', key: null };
       const isStatic = bool(member, 'static');
       const sep = isStatic ? '.' : '#';
       const value = field(member, 'value');
+      const privateKey = keyNode !== null && keyNode.type === 'PrivateIdentifier';
       if (member.type === 'MethodDefinition' && value !== null) {
         const mkind = str(member, 'kind');
         let kind: FunctionKind = 'method';
-        let label = `${name}${sep}${keyName}`;
+        let label = `${name}${sep}${key.label}`;
         if (mkind === 'constructor') {
           kind = superClass !== null ? 'derived-constructor' : 'constructor';
           label = `${name}#constructor`;
@@ -494,42 +572,90 @@ class Analyzer {
           label = `set ${label}`;
         }
         const found = this.fn(value, classCtx, label, member.start, { kind, method: true });
-        const privateKey = key !== null && key.type === 'PrivateIdentifier';
-        if (className !== null && !computed && !privateKey) {
-          found.callee = {
-            binding: className,
+        if (classRef !== null && key.key !== null && !privateKey) {
+          const { binding, path } = classRef.owner;
+          const callee: CalleeRef = {
+            binding,
             viaModule: atModuleLevel,
-            member:
-              mkind === 'constructor'
-                ? undefined
-                : {
-                    key: keyName,
+            ...(path.length > 0 ? { path } : {}),
+            ...(mkind === 'constructor'
+              ? {}
+              : {
+                  member: {
+                    key: key.key,
                     onPrototype: !isStatic,
                     accessor: mkind === 'get' ? 'get' : mkind === 'set' ? 'set' : 'value',
                   },
+                }),
           };
-          if (!atModuleLevel) this.pendingCallees.push({ fn: found, from: scope });
+          found.callee = callee;
+          if (!atModuleLevel || id === null)
+            this.pendingCallees.push({ fn: found, from: classRef.from });
         }
       } else if (value !== null) {
         // Field initializers run like methods of the instance (or class): their own boundary.
+        // A function, class or object literal there is named after the field; functions nested
+        // in any other initializer are named inside it (`Pool#timer>setInterval()`).
         const initScope = new Scope('function', scope);
-        this.expr(value, { ...classCtx, scope: initScope, superOk: true, inDerivedCtor: false }, `${name}${sep}${keyName}`);
+        const label = `${name}${sep}${key.label}`;
+        const direct = unparenthesized(value);
+        const named =
+          direct.type === 'FunctionExpression' ||
+          direct.type === 'ArrowFunctionExpression' ||
+          direct.type === 'ClassExpression' ||
+          direct.type === 'ObjectExpression';
+        const initCtx: Ctx = {
+          ...classCtx,
+          scope: initScope,
+          superOk: true,
+          inDerivedCtor: false,
+          inFunction: false,
+          path: named ? ctx.path : ctx.path === '' ? label : `${ctx.path}>${label}`,
+        };
+        const found = this.expr(value, initCtx, named ? label : undefined);
+        if (found !== null && found.arrow && key.key !== null && !privateKey) {
+          // An arrow field is an own property of the instance (static: of the class), which is
+          // the arrow's `this`.
+          found.callee = {
+            binding: 'this',
+            viaModule: false,
+            member: { key: key.key, onPrototype: false, accessor: 'value' },
+          };
+        }
       }
     }
   }
 
-  private keyName(key: Node, computed: boolean): string {
-    if (!computed) {
-      if (key.type === 'Identifier') return str(key, 'name')!;
-      if (key.type === 'PrivateIdentifier') return `#${str(key, 'name')!}`;
-      if (key.type === 'Literal') {
-        const v = key['value'];
-        if (typeof v === 'string') return isIdentifierName(v) ? v : JSON.stringify(v);
-        return String(v);
+  /** The name of a property key in qualified names, and the key itself when it is static. */
+  private keyName(key: Node, computed: boolean): { label: string; key: string | null } {
+    let node = key;
+    if (computed) node = unparenthesized(key);
+    if (!computed || node.type === 'Literal' || node.type === 'TemplateLiteral') {
+      if (node.type === 'Identifier' && !computed)
+        return { label: str(node, 'name')!, key: str(node, 'name')! };
+      if (node.type === 'PrivateIdentifier')
+        return { label: `#${str(node, 'name')!}`, key: `#${str(node, 'name')!}` };
+      let value: unknown;
+      if (node.type === 'Literal') value = node['value'];
+      else if (node.type === 'TemplateLiteral' && list(node, 'expressions').length === 0) {
+        value = list(node, 'quasis')[0]?.['value'];
+        value = (value as { cooked?: unknown } | undefined)?.cooked;
       }
+      if (typeof value === 'string') {
+        return {
+          label:
+            isIdentifierName(value) || CANONICAL_INDEX.test(value) ? value : JSON.stringify(value),
+          key: value,
+        };
+      }
+      if (typeof value === 'number' || typeof value === 'bigint')
+        return { label: String(value), key: String(value) };
     }
-    const text = this.source.slice(key.start, key.end);
-    return text.length <= 40 && !/[\r\n>,]/.test(text) ? `[${text}]` : '[computed]';
+    const text = this.source.slice(key.start, key.end).replace(/\s+/g, ' ');
+    return {
+      label: text.length <= 40 && !/[>,]/.test(text) ? `[${text}]` : '[computed]',
+      key: null,
+    };
   }
 
   // ---- functions ----------------------------------------------------------------------------
@@ -567,6 +693,8 @@ class Analyzer {
       privates: ctx.classes.flatMap((c) => c.privates),
       superAccess: superOk,
       thisUnsafe: arrow && ctx.inDerivedCtor,
+      newTargetOk: arrow && ctx.inFunction,
+      refusal: null,
       callee: null,
     };
     scope.fn = found;
@@ -578,7 +706,15 @@ class Analyzer {
       found.callee = { binding: str(id, 'name')!, viaModule: false };
       this.pendingCallees.push({ fn: found, from: parent });
     }
-    const inner: Ctx = { scope, path: name, classes: ctx.classes, superOk, inDerivedCtor };
+    const inner: Ctx = {
+      scope,
+      path: name,
+      classes: ctx.classes,
+      superOk,
+      inDerivedCtor,
+      inFunction: arrow ? ctx.inFunction : true,
+      annexB: ctx.annexB,
+    };
     for (const p of list(node, 'params')) this.declarePattern(p, scope, 'param', inner);
     const body = field(node, 'body')!;
     if (body.type === 'BlockStatement') {
@@ -587,6 +723,11 @@ class Analyzer {
       this.hoistFunctionsAndBody(list(body, 'body'), inner);
     } else {
       this.expr(body, inner);
+    }
+    const own = scope.names.get('arguments');
+    if (!arrow && own !== undefined && own.kind !== 'var') {
+      found.refusal =
+        "it declares its own 'arguments' (as a parameter, function, let, const or class), so its entry check cannot see the arguments of the call";
     }
     return found;
   }
@@ -610,16 +751,20 @@ class Analyzer {
 
   /** Decides for each callee binding whether it is module-level or reached through the function. */
   resolveCallees(moduleScope: Scope): void {
+    const lookup = (from: Scope | null, name: string): Scope | null => {
+      let s = from;
+      while (s !== null && !s.names.has(name)) s = s.parent;
+      return s;
+    };
     for (const { fn, from } of this.pendingCallees) {
       const callee = fn.callee!;
-      let s: Scope | null = from;
-      while (s !== null && !s.names.has(callee.binding)) s = s.parent;
+      const s = lookup(from, callee.binding);
       if (s === null) {
         fn.callee = null; // not a binding we can see (e.g. an implicit global)
-      } else if (fn.scope.names.has(callee.binding)) {
-        fn.callee = null; // shadowed inside the function: the accessor would read the wrong thing
       } else if (s === moduleScope) {
         fn.callee = { ...callee, viaModule: true };
+      } else if (lookup(fn.scope, callee.binding) !== s) {
+        fn.callee = null; // shadowed between: the function's accessor would read something else
       } else {
         fn.free.add(callee.binding);
         fn.callee = { ...callee, viaModule: false };
@@ -641,35 +786,59 @@ function memberPath(node: Node): string | undefined {
   if (node.type === 'MemberExpression' && !bool(node, 'computed')) {
     const obj = memberPath(field(node, 'object')!);
     const prop = field(node, 'property')!;
-    const propName = prop.type === 'PrivateIdentifier' ? `#${str(prop, 'name')!}` : str(prop, 'name');
+    const propName =
+      prop.type === 'PrivateIdentifier' ? `#${str(prop, 'name')!}` : str(prop, 'name');
     if (obj === undefined || propName === undefined) return undefined;
     return `${obj}.${propName}`;
   }
   return undefined;
 }
 
-function assignmentName(left: Node): { name: string; callee?: CalleeRef } | undefined {
+/** Where a value is stored: a binding (or `this`) and a property path below it. */
+interface Owner {
+  readonly binding: string;
+  readonly path: readonly string[];
+}
+
+/** Objects and classes stored through `this` cannot be read back by their methods: drop it. */
+function storable(owner: Owner | undefined): Owner | undefined {
+  return owner !== undefined && owner.binding !== 'this' ? owner : undefined;
+}
+
+/** The callee reference of a function stored at `owner` (`X.prototype.m` reads `X`'s prototype). */
+function calleeAt(owner: Owner, accessor: 'value' | 'get' | 'set'): CalleeRef {
+  const { binding, path } = owner;
+  if (path.length === 0) return { binding, viaModule: false };
+  const key = path[path.length - 1]!;
+  let rest = path.slice(0, -1);
+  let onPrototype = false;
+  if (rest.length > 0 && rest[rest.length - 1] === 'prototype') {
+    onPrototype = true;
+    rest = rest.slice(0, -1);
+  }
+  return {
+    binding,
+    viaModule: false,
+    ...(rest.length > 0 ? { path: rest } : {}),
+    member: { key, onPrototype, accessor },
+  };
+}
+
+/**
+ * The name given to a function assigned to `left`, and where it is stored: `a` , `a.b.c`,
+ * `X.prototype.m` named `X#m`, `this.x`.
+ */
+function assignmentTarget(left: Node): { name: string; owner?: Owner } | undefined {
   if (left.type === 'Identifier') {
     const name = str(left, 'name')!;
-    return { name, callee: { binding: name, viaModule: false } };
+    return { name, owner: { binding: name, path: [] } };
   }
   const path = memberPath(left);
   if (path === undefined) return undefined;
-  const proto = /^([^.]+)\.prototype\.([^.]+)$/.exec(path);
-  if (proto !== null) {
-    return {
-      name: `${proto[1]!}#${proto[2]!}`,
-      callee: { binding: proto[1]!, viaModule: false, member: { key: proto[2]!, onPrototype: true, accessor: 'value' } },
-    };
-  }
-  const own = /^([^.]+)\.([^.]+)$/.exec(path);
-  if (own !== null && own[1] !== 'this' && !own[2]!.startsWith('#')) {
-    return {
-      name: path,
-      callee: { binding: own[1]!, viaModule: false, member: { key: own[2]!, onPrototype: false, accessor: 'value' } },
-    };
-  }
-  return { name: path };
+  const parts = path.split('.');
+  const name = path.replace(/\.prototype\.([^.]+)$/, '#$1');
+  if (parts.some((p) => p.startsWith('#'))) return { name };
+  return { name, owner: { binding: parts[0]!, path: parts.slice(1) } };
 }
 
 function callName(callee: Node, isNew: boolean): string {
@@ -681,7 +850,15 @@ function callName(callee: Node, isNew: boolean): string {
   return isNew ? `new ${path}()` : `${path}()`;
 }
 
-const IDENT = /^[A-Za-z_$][\w$]*$/;
+const IDENT = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*$/u;
+/** Property keys that are array indices print bare: `{ '3': f }` and `{ 3: f }` are one key. */
+const CANONICAL_INDEX = /^(?:0|[1-9]\d{0,8})$/;
+
+function unparenthesized(node: Node): Node {
+  let n = node;
+  while (n.type === 'ParenthesizedExpression') n = field(n, 'expression')!;
+  return n;
+}
 function isIdentifierName(s: string): boolean {
   return IDENT.test(s);
 }

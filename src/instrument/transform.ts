@@ -9,7 +9,7 @@
 import MagicString from 'magic-string';
 import { parseSync } from 'oxc-parser';
 import { analyze, type FoundFunction } from './analyze.ts';
-import { type Node, LineIndex, field, list, str } from './walk.ts';
+import { type Node, LineIndex, bool, field, list, str } from './walk.ts';
 import type {
   FunctionInfo,
   InstrumentOptions,
@@ -20,7 +20,7 @@ import type {
 import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 1;
+export const TRANSFORM_VERSION = 2;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -58,14 +58,32 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   const infos: FunctionInfo[] = [];
   const refused: RefusedFunction[] = [];
   const slotOf = new Map<FoundFunction, number>();
+  const plans = new Map<FoundFunction, Plan>();
   for (const f of found) {
+    // Positions count every function of the name, refused ones too, so that a name never
+    // depends on whether another function could be instrumented.
     const n = (seen.get(f.name) ?? 0) + 1;
     seen.set(f.name, n);
     const { line, column } = lines.position(f.start);
-    const tracked = (f.async || f.generator) && f.scope.blockConflict === null;
+    if (f.refusal !== null) {
+      refused.push({
+        name: f.name,
+        ...(counts.get(f.name)! > 1 ? { pos: n } : {}),
+        line,
+        column,
+        reason: f.refusal,
+      });
+      continue;
+    }
+    const plan = planFor(f, source);
+    plans.set(f, plan);
+    // Frame tracking wraps the body in try/finally; a wrapper's inner function has a body of its
+    // own, so only the in-body form cares about declarations that a block would reject.
+    const conflict = plan === 'body' ? f.scope.blockConflict : null;
+    const tracked = (f.async || f.generator) && conflict === null;
     const untrackedReason =
-      (f.async || f.generator) && f.scope.blockConflict !== null
-        ? `its body declares '${f.scope.blockConflict}' both as a function and as a var (or twice), which is invalid inside the block that frame tracking needs`
+      (f.async || f.generator) && conflict !== null
+        ? `its body declares '${conflict}' both as a function and as a var (or twice), which is invalid inside the block that frame tracking needs; calls are redirected, but its suspended frames are not counted by the consistency model`
         : undefined;
     const index = infos.length;
     slotOf.set(f, index);
@@ -93,8 +111,15 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   // (see the ordering notes in docs/architecture.md).
   const order = found
     .map((f, i) => ({ f, i }))
-    .sort((a, b) => b.f.node.start - a.f.node.start || analysis.functions.indexOf(b.f) - analysis.functions.indexOf(a.f));
-  for (const { f } of order) gen.instrumentFunction(f, slotOf.get(f)!, infos[slotOf.get(f)!]!);
+    .sort(
+      (a, b) =>
+        b.f.node.start - a.f.node.start ||
+        analysis.functions.indexOf(b.f) - analysis.functions.indexOf(a.f),
+    );
+  for (const { f } of order) {
+    const index = slotOf.get(f);
+    if (index !== undefined) gen.instrumentFunction(f, index, infos[index]!, plans.get(f)!);
+  }
 
   gen.header(program, infos.length, analysis.moduleBindings, opts, commonjs);
 
@@ -136,42 +161,93 @@ class Generator {
     this.close = `/*]${p}*/`;
   }
 
-  instrumentFunction(f: FoundFunction, index: number, info: FunctionInfo): void {
+  instrumentFunction(f: FoundFunction, index: number, info: FunctionInfo, plan: Plan): void {
     const node = f.node;
     const body = field(node, 'body')!;
     const params = list(node, 'params');
-    const simple = params.every((p) => p.type === 'Identifier');
     const slot = `${this.p}${index}`;
     const scope = this.scopeAccessor(f, info);
     const tracked = info.tracked;
     const { p, open, close } = this;
     const R = `${p}r`;
     const T = `${p}t`;
+    // In a derived constructor `this` does not exist before super() returns: read it lazily.
+    const lazyThis = '(()=>{try{return this}catch{}})()';
+    const thisExpr =
+      f.kind === 'derived-constructor' ? 'undefined' : f.thisUnsafe ? lazyThis : 'this';
+    const ntExpr = f.arrow ? (f.newTargetOk ? 'new.target' : 'undefined') : 'new.target';
+    const trackStart = tracked ? `let ${T}=0;` : '';
+    const trackSet = tracked ? `;${T}=${slot}.t` : '';
+    const finallyText = tracked ? `}finally{if(${T}!==0)${slot}.x(${T})}` : '';
 
-    if (f.arrow && !simple) {
+    if (plan === 'arrow-wrapper') {
       // Arrow parameters are bound before any body code runs and arrows have no `arguments`:
       // a wrapper with plain parameters sees the raw arguments, then calls the original arrow.
-      const k = expectedLength(params);
-      const lead = Array.from({ length: k }, (_, i) => `${p}a${i}`);
-      const rest = `${p}ar`;
-      const formals = [...lead, `...${rest}`].join(',');
-      const thisExpr = f.thisUnsafe ? 'undefined' : 'this';
-      const gate = `const ${R}=${slot}.g(${thisExpr},[${formals}],undefined,${scope});if(${R}!==${slot})return ${R}`;
-      const call = `${f.async ? 'await ' : ''}(`;
-      const pre = `${open}${f.async ? 'async ' : ''}(${formals})=>{${tracked ? `let ${T}=0;` : ''}if(${slot}.g!==null){${gate}${tracked ? `;${T}=${slot}.t` : ''}}${tracked ? 'try{' : ''}return ${call}${close}`;
-      const post = `${open})(${formals})${tracked ? `}finally{if(${T}!==0)${slot}.x(${T})}` : ''}}${close}`;
+      // It stands where the arrow stood, so it gets the same inferred `name`, and has the same
+      // `length` (the parameters before the first default or rest).
+      const lead = Array.from({ length: expectedLength(params) }, (_, i) => `${p}a${i}`);
+      const formals = [...lead, `...${p}ar`].join(',');
+      const gate = `const ${R}=${slot}.g(${thisExpr},[${formals}],${ntExpr},${scope});if(${R}!==${slot})return ${R}`;
+      const pre = `${open}${f.async ? 'async ' : ''}(${formals})=>{${trackStart}if(${slot}.g!==null){${gate}${trackSet}}${tracked ? 'try{' : ''}return ${f.async ? 'await ' : ''}(${close}`;
+      const post = `${open})(${formals})${finallyText}}${close}`;
       this.out.prependRight(node.start, pre);
       this.out.appendLeft(node.end, post);
       return;
     }
 
-    const thisExpr = f.kind === 'derived-constructor' || f.thisUnsafe ? 'undefined' : 'this';
-    const argsExpr = f.arrow ? `[${params.map((q) => str(q, 'name')!).join(',')}]` : 'arguments';
-    const ntExpr = f.arrow ? 'undefined' : 'new.target';
+    if (plan === 'function-wrapper') {
+      // Destructuring or a default with effects runs before the body: the function keeps its
+      // identity but gets plain parameters, checks, then runs its original parameter list and
+      // body as an arrow (same `this`, `arguments`, `new.target` and `super`).
+      const lead = Array.from(
+        { length: f.kind === 'setter' ? 1 : expectedLength(params) },
+        (_, i) => `${p}a${i}`,
+      );
+      const openParen =
+        node.type === 'FunctionExpression' && this.source.charCodeAt(node.start) === 40
+          ? node.start
+          : this.scan(node.start, '(');
+      const closeParen = this.scan(params[params.length - 1]!.end, ')');
+      const gate = `const ${R}=${slot}.g(${thisExpr},arguments,new.target,${scope});if(${R}!==${slot})return ${R}`;
+      const pre = `${open}(${lead.join(',')}){${trackStart}if(${slot}.g!==null){${gate}${trackSet}}${tracked ? 'try{' : ''}return ${f.async ? 'await ' : ''}(${f.async ? 'async ' : ''}${close}`;
+      this.out.prependRight(openParen, pre);
+      this.out.appendLeft(closeParen + 1, `${open}=>${close}`);
+      this.out.appendLeft(body.end, `${open})(...arguments)${finallyText}}${close}`);
+      return;
+    }
+
+    let argsExpr = 'arguments';
+    if (f.arrow) {
+      // Simple parameters (and a rest parameter) hold exactly the call's arguments. Without a
+      // rest parameter, one is added so that extra arguments reach the replacement too (a rest
+      // parameter does not change `length`; it is not allowed with a "use strict" body).
+      const names = params.map((q) =>
+        q.type === 'RestElement' ? `...${str(field(q, 'argument')!, 'name')!}` : str(q, 'name')!,
+      );
+      const hasRest = params.length > 0 && params[params.length - 1]!.type === 'RestElement';
+      if (!hasRest && !hasUseStrict(body)) {
+        const rest = `${p}ar`;
+        names.push(`...${rest}`);
+        if (params.length === 0) {
+          this.out.appendLeft(this.scan(node.start, '(') + 1, `${open}...${rest}${close}`);
+        } else {
+          const last = params[params.length - 1]!;
+          const after = this.skipTrivia(last.end);
+          if (this.source.charCodeAt(after) === 61 /* = of => */) {
+            this.out.prependRight(params[0]!.start, `${open}(${close}`);
+            this.out.appendLeft(last.end, `${open},...${rest})${close}`);
+          } else {
+            const closeParen = this.scan(last.end, ')');
+            const trailingComma = this.source.charCodeAt(after) === 44;
+            this.out.appendLeft(closeParen, `${open}${trailingComma ? '' : ','}...${rest}${close}`);
+          }
+        }
+      }
+      argsExpr = `[${names.join(',')}]`;
+    }
     const ret = f.generator ? `return yield* ${R}` : `return ${R}`;
     const gate = `const ${R}=${slot}.g(${thisExpr},${argsExpr},${ntExpr},${scope});if(${R}!==${slot})${ret}`;
-    const check = `${tracked ? `let ${T}=0;` : ''}if(${slot}.g!==null){${gate}${tracked ? `;${T}=${slot}.t` : ''}}`;
-    const finallyText = tracked ? `}finally{if(${T}!==0)${slot}.x(${T})}` : '';
+    const check = `${trackStart}if(${slot}.g!==null){${gate}${trackSet}}`;
 
     if (body.type !== 'BlockStatement') {
       // Concise arrow body: becomes a block that returns the expression.
@@ -186,8 +262,46 @@ class Generator {
       at = stmt.end;
       needsSemicolon = this.source.charCodeAt(stmt.end - 1) !== 59; /* ; */
     }
-    this.out.appendLeft(at, `${open}${needsSemicolon ? ';' : ''}${check}${tracked ? 'try{' : ''}${close}`);
+    this.out.appendLeft(
+      at,
+      `${open}${needsSemicolon ? ';' : ''}${check}${tracked ? 'try{' : ''}${close}`,
+    );
     if (tracked) this.out.appendLeft(body.end - 1, `${open}${finallyText}${close}`);
+  }
+
+  /** Offset after whitespace and comments from `from`. */
+  private skipTrivia(from: number): number {
+    const src = this.source;
+    let i = from;
+    while (i < src.length) {
+      const c = src.charCodeAt(i);
+      if (c === 47 /* / */ && src.charCodeAt(i + 1) === 42 /* * */) {
+        const end = src.indexOf('*/', i + 2);
+        i = end === -1 ? src.length : end + 2;
+      } else if (c === 47 && src.charCodeAt(i + 1) === 47) {
+        while (i < src.length && !isLineTerminator(src.charCodeAt(i))) i++;
+      } else if (isSpace(c)) {
+        i++;
+      } else break;
+    }
+    return i;
+  }
+
+  /**
+   * Offset of the first `ch` from `from`, outside comments. Only used over spans that hold
+   * keywords, names, commas and comments (between a function's start and its parameter list, or
+   * between the last parameter and `)`).
+   */
+  private scan(from: number, ch: '(' | ')'): number {
+    const code = ch.charCodeAt(0);
+    let i = from;
+    for (;;) {
+      i = this.skipTrivia(i);
+      if (i >= this.source.length)
+        throw new Error(`livepatch: '${ch}' not found after offset ${from}`);
+      if (this.source.charCodeAt(i) === code) return i;
+      i++;
+    }
   }
 
   /** The per-call accessor for what the replacement may reach in the original's scope. */
@@ -198,18 +312,37 @@ class Generator {
     const V = `${p}v`;
     const W = `${p}w`;
     const cases: string[] = [];
-    for (const name of info.scope) cases.push(`case${JSON.stringify(name)}:return ${O}===0?${name}:(${name}=${V})`);
+    for (const name of info.scope) {
+      // Names that are keywords in some contexts can only be bindings in sloppy code; the
+      // accessor may sit in a context where they are not identifiers (see docs/naming.md).
+      if (
+        CONTEXTUAL.has(name) ||
+        (name === 'await' && f.async) ||
+        (name === 'yield' && f.generator)
+      )
+        continue;
+      cases.push(`case${JSON.stringify(name)}:return ${O}===0?${name}:(${name}=${V})`);
+    }
     for (const priv of info.privates) {
-      cases.push(`case"${priv}":return ${O}===2?${V}.${priv}:${O}===3?(${V}.${priv}=${W}):${priv} in ${V}`);
+      cases.push(
+        `case"${priv}":return ${O}===2?${V}.${priv}:${O}===3?(${V}.${priv}=${W}):${priv} in ${V}`,
+      );
     }
     if (f.superAccess) cases.push(`case"super":return super[${V}]`);
-    if (f.kind === 'derived-constructor') cases.push(`case"super()":return(super(...${V}),this)`, `case"this":return this`);
+    if (f.kind === 'derived-constructor')
+      cases.push(`case"super()":return(super(...${V}),this)`, `case"this":return this`);
     if (cases.length === 0) return 'undefined';
     return `(${O},${N},${V},${W})=>{switch(${N}){${cases.join(';')}}}`;
   }
 
   /** Module header: binds slots (and the module-level accessor) before any module code runs. */
-  header(program: Node, count: number, bindings: readonly string[], opts: InstrumentOptions, commonjs: boolean): void {
+  header(
+    program: Node,
+    count: number,
+    bindings: readonly string[],
+    opts: InstrumentOptions,
+    commonjs: boolean,
+  ): void {
     const { p } = this;
     const M = `${p}m`;
     const O = `${p}o`;
@@ -240,6 +373,120 @@ class Generator {
     }
     this.out.appendLeft(at, `${needsSemicolon ? ';' : ''}${text}`);
   }
+}
+
+/** How a function's entry check is put in (see instrumentFunction). */
+type Plan = 'body' | 'arrow-wrapper' | 'function-wrapper';
+
+const CONTEXTUAL = new Set([
+  'eval',
+  'arguments',
+  'let',
+  'static',
+  'yield',
+  'await',
+  'implements',
+  'interface',
+  'package',
+  'private',
+  'protected',
+  'public',
+]);
+
+function planFor(f: FoundFunction, source: string): Plan {
+  const params = list(f.node, 'params');
+  const plainOrRest = (q: Node): boolean =>
+    q.type === 'Identifier' ||
+    (q.type === 'RestElement' && field(q, 'argument')?.type === 'Identifier');
+  if (f.arrow) return params.every(plainOrRest) ? 'body' : 'arrow-wrapper';
+  // Generators bind their parameters at the call but run their body at the first next(): a
+  // wrapper would move parameter errors to the first next(), so they keep the in-body check.
+  // A setter has exactly one parameter and is never called with another count.
+  if (f.generator || f.kind === 'setter') return 'body';
+  const earlier = new Set<string>();
+  for (const q of params) {
+    if (plainOrRest(q)) {
+      if (q.type === 'Identifier') earlier.add(str(q, 'name')!);
+      continue;
+    }
+    if (q.type !== 'AssignmentPattern') return 'function-wrapper';
+    const left = field(q, 'left')!;
+    if (left.type !== 'Identifier' || !isPure(field(q, 'right')!, earlier, source))
+      return 'function-wrapper';
+    earlier.add(str(left, 'name')!);
+  }
+  return 'body';
+}
+
+/**
+ * Whether evaluating a default value can be observed (other than by allocation): a function whose
+ * defaults are all pure keeps its in-body check, since its replacement receives the raw
+ * `arguments` and applies its own defaults.
+ */
+function isPure(node: Node, earlierParams: ReadonlySet<string>, source: string): boolean {
+  switch (node.type) {
+    case 'Literal':
+    case 'FunctionExpression':
+    case 'ArrowFunctionExpression':
+      return true;
+    case 'Identifier': {
+      const name = str(node, 'name')!;
+      return (
+        name === 'undefined' || name === 'NaN' || name === 'Infinity' || earlierParams.has(name)
+      );
+    }
+    case 'TemplateLiteral':
+      return list(node, 'expressions').length === 0;
+    case 'ParenthesizedExpression':
+      return isPure(field(node, 'expression')!, earlierParams, source);
+    case 'UnaryExpression': {
+      const op = str(node, 'operator');
+      const arg = field(node, 'argument')!;
+      if (op === 'void' || op === '!') return isPure(arg, earlierParams, source);
+      return (
+        (op === '-' || op === '+') && arg.type === 'Literal' && typeof arg['value'] !== 'object'
+      );
+    }
+    case 'ArrayExpression':
+      return list(node, 'elements').every(
+        (e) => e.type !== 'SpreadElement' && isPure(e, earlierParams, source),
+      );
+    case 'ObjectExpression':
+      return list(node, 'properties').every((prop) => {
+        if (prop.type !== 'Property' || bool(prop, 'computed')) return false;
+        const key = field(prop, 'key')!;
+        const keyText = key.type === 'Identifier' ? str(key, 'name') : key['value'];
+        return keyText !== '__proto__' && isPure(field(prop, 'value')!, earlierParams, source);
+      });
+    default:
+      return false;
+  }
+}
+
+function hasUseStrict(body: Node): boolean {
+  if (body.type !== 'BlockStatement') return false;
+  for (const stmt of list(body, 'body')) {
+    if (!isDirective(stmt)) return false;
+    if (stmt['directive'] === 'use strict') return true;
+  }
+  return false;
+}
+
+function isSpace(c: number): boolean {
+  return (
+    c === 32 ||
+    c === 9 ||
+    c === 11 ||
+    c === 12 ||
+    c === 0xa0 ||
+    c === 0xfeff ||
+    isLineTerminator(c) ||
+    (c > 0x7f && /\s/.test(String.fromCharCode(c)))
+  );
+}
+
+function isLineTerminator(c: number): boolean {
+  return c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
 }
 
 function isDirective(stmt: Node): boolean {

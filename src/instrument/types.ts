@@ -46,11 +46,15 @@ export interface FunctionInfo {
 
 /**
  * Where the function object lives: a binding (read through the module accessor or the function's
- * own scope accessor), optionally a property of its value or of its value's prototype.
+ * own scope accessor), then optionally a path of properties below its value, then optionally a
+ * member of that object or of its `prototype`. The binding `this` means the call's `this` (arrow
+ * functions stored in a field or in `this.x`).
  */
 export interface CalleeRef {
   readonly binding: string;
   readonly viaModule: boolean;
+  /** Properties read one after the other from the binding's value (`module.exports.x`: `['exports']`). */
+  readonly path?: readonly string[];
   readonly member?: {
     readonly key: string;
     readonly onPrototype: boolean;
@@ -61,6 +65,8 @@ export interface CalleeRef {
 /** A function that was found but could not be instrumented safely, with the reason. */
 export interface RefusedFunction {
   readonly name: string;
+  /** 1-based position among functions of the same name (absent when the name is unique). */
+  readonly pos?: number;
   readonly line: number;
   readonly column: number;
   readonly reason: string;

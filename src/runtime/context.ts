@@ -139,7 +139,9 @@ function callBelow(
   }
   slot.bypass = true;
   try {
-    return newTarget !== undefined ? Reflect.construct(callee as unknown as new (...a: unknown[]) => unknown, args, newTarget as AnyFunction) : Reflect.apply(callee, self, args);
+    // An arrow's newTarget is its enclosing function's (informational): an arrow is only called.
+    const construct = newTarget !== undefined && slot.info.kind !== 'arrow';
+    return construct ? Reflect.construct(callee as unknown as new (...a: unknown[]) => unknown, args, newTarget as AnyFunction) : Reflect.apply(callee, self, args);
   } finally {
     slot.bypass = false;
   }

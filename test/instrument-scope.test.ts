@@ -1,0 +1,446 @@
+/**
+ * Scope access (issue 2, item 5): a replacement reads and writes what the original could — the
+ * module's top-level bindings, the enclosing functions' variables of the closure instance that
+ * was called, the class's private members, `super` — and can call the original code.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { callContext } from '../src/runtime/context.ts';
+import { redirect, type Replacement } from '../src/runtime/redirect.ts';
+import { table } from '../src/runtime/table.ts';
+import { loadCjs, loadEsm, target, type Loaded } from './support/instrumented.ts';
+
+type Fn = (...args: unknown[]) => unknown;
+type Exports = Record<string, Fn>;
+
+function patch(m: Loaded<unknown>, name: string, replacement: Fn): { remove(): void } {
+  return redirect(target(m, name), replacement as Replacement);
+}
+
+describe('module top-level bindings', () => {
+  it('ES module: read and write let/var/function/class bindings, read imports; const and imports stay read-only', async () => {
+    const dep = await loadEsm<Exports>(
+      `export const base = 10; export function helper() { return 'helper'; }`,
+    );
+    const m = await loadEsm<Exports>(`
+      import { base, helper } from ${JSON.stringify(`file://${dep.file}`)};
+      let counter = 0;
+      var legacy = 'v';
+      const LIMIT = 3;
+      function util() { return 'util'; }
+      class Model { static kind() { return 'model'; } }
+      export function bump() { counter++; return counter; }
+      export function state() { return [counter, legacy, LIMIT, base]; }
+    `);
+    const r = patch(m, 'bump', () => {
+      const ctx = callContext();
+      ctx.set('counter', (ctx.get('counter') as number) + 100);
+      ctx.set('legacy', 'written');
+      const helperFn = ctx.get('helper') as Fn;
+      const Model = ctx.get('Model') as { kind(): string };
+      assert.throws(() => ctx.set('LIMIT', 4), TypeError);
+      assert.throws(() => ctx.set('base', 1), TypeError);
+      assert.throws(() => ctx.get('notABinding'), /not reachable.*reachable: .*counter/s);
+      return [
+        ctx.get('base'),
+        helperFn(),
+        (ctx.get('util') as Fn)(),
+        Model.kind(),
+        ctx.get('LIMIT'),
+      ];
+    });
+    assert.deepEqual(m.exports['bump']!(), [10, 'helper', 'util', 'model', 3]);
+    r.remove();
+    assert.deepEqual(m.exports['state']!(), [100, 'written', 3, 10]);
+    assert.equal(m.exports['bump']!(), 101);
+    assert.deepEqual(m.result.moduleBindings.slice().sort(), [
+      'LIMIT',
+      'Model',
+      'base',
+      'bump',
+      'counter',
+      'helper',
+      'legacy',
+      'state',
+      'util',
+    ]);
+  });
+
+  it('CommonJS: reads require, module and exports; assigning a function binding replaces it for the module', () => {
+    const m = loadCjs<Exports>(`
+      const path = require('node:path');
+      function greet() { return 'hello'; }
+      exports.run = function run() { return greet(); };
+      exports.join = function join() { return path.join('a', 'b'); };
+    `);
+    const r = patch(m, 'join', () => {
+      const ctx = callContext();
+      const req = ctx.get('require') as NodeJS.Require;
+      const mod = ctx.get('module') as NodeJS.Module;
+      assert.equal(ctx.get('exports'), mod.exports);
+      ctx.set('greet', () => 'replaced binding');
+      return (req('node:path') as typeof import('node:path')).posix.join('x', 'y');
+    });
+    assert.equal(m.exports['join']!(), 'x/y');
+    assert.equal(m.exports['run']!(), 'replaced binding');
+    r.remove();
+  });
+
+  it('the temporal dead zone is kept: reading a module let before its initialization throws ReferenceError', async () => {
+    const errors: unknown[] = [];
+    const stop = table.onModule((mod) => {
+      if (!mod.meta.filename.endsWith('tdz-module.mjs')) return;
+      redirect({ module: mod.meta.filename, function: 'early' }, () => {
+        try {
+          return callContext().get('late');
+        } catch (err) {
+          errors.push(err);
+          return 'caught';
+        }
+      });
+    });
+    try {
+      const m = await loadEsm<Record<string, unknown>>(
+        `export function early() { return late; }\nexport const result = early();\nlet late = 'ready';\nexport function now() { return early(); }`,
+        'tdz-module',
+      );
+      assert.equal(m.exports['result'], 'caught');
+      assert.ok(errors[0] instanceof ReferenceError, String(errors[0]));
+      assert.equal((m.exports['now'] as Fn)(), 'ready');
+    } finally {
+      stop();
+    }
+  });
+
+  it('the temporal dead zone is kept for enclosing function variables too', () => {
+    const m = loadCjs<Exports>(`
+      exports.outer = function () {
+        const read = () => value;
+        let first;
+        try { first = read(); } catch (e) { first = e; }
+        let value = 'set';
+        return [first, read()];
+      };
+    `);
+    const r = patch(m, 'exports.outer>read', () => callContext().get('value'));
+    const [first, second] = m.exports['outer']!() as [unknown, unknown];
+    assert.ok(first instanceof ReferenceError);
+    assert.equal(second, 'set');
+    r.remove();
+  });
+});
+
+describe('enclosing function variables', () => {
+  for (const format of ['commonjs', 'module'] as const) {
+    it(`belong to the closure instance that was called (${format})`, async () => {
+      const src = `
+        function makeCounter(start) {
+          let n = start;
+          const label = 'counter';
+          const max = 1e9;
+          function increment(step) { n = Math.min(n + step, max); return n; }
+          function peek() { return [label, n]; }
+          return { increment, peek };
+        }
+        ${format === 'module' ? 'export { makeCounter };' : 'exports.makeCounter = makeCounter;'}
+      `;
+      const m = format === 'module' ? await loadEsm<Exports>(src) : loadCjs<Exports>(src);
+      type Counter = { increment(s: number): number; peek(): [string, number] };
+      const a = m.exports['makeCounter']!(0) as Counter;
+      const b = m.exports['makeCounter']!(1000) as Counter;
+      a.increment(1);
+      const r = patch(m, 'makeCounter>increment', (step: unknown) => {
+        const ctx = callContext();
+        const next = (ctx.get('n') as number) + Number(step) * 10;
+        ctx.set('n', next);
+        assert.throws(() => ctx.set('max', 1), TypeError, 'an enclosing const stays read-only');
+        assert.throws(
+          () => ctx.get('label'),
+          /not reachable/,
+          'only variables the original uses are reachable',
+        );
+        return next;
+      });
+      assert.equal(a.increment(1), 11);
+      assert.equal(b.increment(1), 1010);
+      assert.deepEqual(a.peek(), ['counter', 11], 'the write reached the closure of a');
+      assert.deepEqual(b.peek(), ['counter', 1010]);
+      r.remove();
+      assert.equal(a.increment(1), 12);
+      const info = m.module.meta.functions.find((f) => f.name === 'makeCounter>increment')!;
+      assert.deepEqual(info.scope, ['increment', 'max', 'n']);
+    });
+  }
+
+  it('reach variables several functions up, loop bindings and catch parameters', () => {
+    const m = loadCjs<Exports>(`
+      exports.build = function () {
+        const outerValue = 'outer';
+        const fns = [];
+        for (let i = 0; i < 2; i++) {
+          try { throw new Error('e' + i); } catch (err) {
+            fns.push(function inner() { return () => [outerValue, i, err.message]; });
+          }
+        }
+        return fns.map((f) => f());
+      };
+    `);
+    const fns = m.exports['build']!() as Fn[];
+    const r = patch(m, 'exports.build>inner>(anonymous)', () => {
+      const ctx = callContext();
+      return [ctx.get('outerValue'), ctx.get('i'), (ctx.get('err') as Error).message, 'patched'];
+    });
+    assert.deepEqual(fns[0]!(), ['outer', 0, 'e0', 'patched']);
+    assert.deepEqual(fns[1]!(), ['outer', 1, 'e1', 'patched']);
+    r.remove();
+  });
+});
+
+describe('private members and super', () => {
+  for (const format of ['commonjs', 'module'] as const) {
+    it(`#private fields, methods and accessors: get, set, has (${format})`, async () => {
+      const src = `
+        class Account {
+          #balance = 0;
+          static #count = 0;
+          #audit() { return 'audited ' + this.#balance; }
+          get #view() { return 'view ' + this.#balance; }
+          deposit(n) { this.#balance += n; Account.#count++; return this.#balance; }
+          balance() { return this.#balance; }
+        }
+        ${format === 'module' ? 'export { Account };' : 'exports.Account = Account;'}
+      `;
+      const m = format === 'module' ? await loadEsm<Exports>(src) : loadCjs<Exports>(src);
+      const Account = m.exports['Account'] as unknown as new () => {
+        deposit(n: number): unknown;
+        balance(): number;
+      };
+      const acct = new Account();
+      acct.deposit(5);
+      const r = patch(m, 'Account#deposit', function (this: object, n: unknown) {
+        const ctx = callContext();
+        assert.equal(ctx.hasPrivate(this, '#balance'), true);
+        assert.equal(ctx.hasPrivate({}, '#balance'), false);
+        ctx.setPrivate(
+          this,
+          '#balance',
+          (ctx.getPrivate(this, '#balance') as number) + Number(n) * 2,
+        );
+        ctx.setPrivate(Account, '#count', (ctx.getPrivate(Account, '#count') as number) + 1);
+        const audit = ctx.getPrivate(this, '#audit') as () => string;
+        assert.throws(
+          () => ctx.getPrivate(this, '#nope' as `#${string}`),
+          /not a private member.*#balance/s,
+        );
+        assert.throws(
+          () => ctx.setPrivate(this, '#audit', 1),
+          TypeError,
+          'private methods are not writable',
+        );
+        return [audit.call(this), ctx.getPrivate(this, '#view'), ctx.getPrivate(Account, '#count')];
+      });
+      assert.deepEqual(acct.deposit(10), ['audited 25', 'view 25', 2]);
+      r.remove();
+      assert.equal(acct.balance(), 25);
+    });
+  }
+
+  it('super property access from a method, a static method and an object literal method', async () => {
+    const m = await loadEsm<Record<string, unknown>>(`
+      class A { who() { return 'A'; } static make() { return 'A.make'; } }
+      export class B extends A { who() { return 'B<' + super.who(); } static make() { return super.make(); } }
+      const proto = { hello() { return 'proto hello'; } };
+      export const obj = { __proto__: proto, hello() { return super.hello(); } };
+    `);
+    const r = [
+      patch(m, 'B#who', function (this: unknown) {
+        return `patched<${(callContext().superGet('who') as Fn).call(this) as string}`;
+      }),
+      patch(m, 'B.make', function (this: unknown) {
+        return `patched ${(callContext().superGet('make') as Fn).call(this) as string}`;
+      }),
+      patch(m, 'obj.hello', function (this: unknown) {
+        return `patched ${(callContext().superGet('hello') as Fn).call(this) as string}`;
+      }),
+    ];
+    const B = m.exports['B'] as { new (): { who(): string }; make(): string };
+    assert.equal(new B().who(), 'patched<A');
+    assert.equal(B.make(), 'patched A.make');
+    assert.equal((m.exports['obj'] as { hello(): string }).hello(), 'patched proto hello');
+    for (const x of r) x.remove();
+  });
+
+  it('super is refused where the original has none', () => {
+    const m = loadCjs<Exports>(`exports.f = function f() { return 1; };`);
+    const r = patch(m, 'f', () => callContext().superGet('x'));
+    assert.throws(() => m.exports['f']!(), /super is not available/);
+    r.remove();
+  });
+});
+
+describe('this in arrows of a derived constructor', () => {
+  it('is read when the arrow is called: undefined before super(), the instance after', () => {
+    const m = loadCjs<Record<string, new () => { seen: unknown[] }>>(`
+      class Base {}
+      class Derived extends Base {
+        constructor() {
+          const probe = () => 'orig';
+          const seen = [probe()];
+          super();
+          seen.push(probe());
+          this.seen = seen;
+        }
+      }
+      module.exports = { Derived };
+    `);
+    const r = patch(m, 'Derived#constructor>probe', () => callContext().this);
+    const d = new m.exports['Derived']!();
+    assert.equal(d.seen[0], undefined);
+    assert.equal(d.seen[1], d);
+    r.remove();
+  });
+});
+
+describe('callContext().original', () => {
+  for (const format of ['commonjs', 'module'] as const) {
+    it(`calls the original code of every named form (${format})`, async () => {
+      const src = `
+        function decl(x) { return 'decl' + x; }
+        const arrow = (x) => 'arrow' + x;
+        const withDefaults = ({ x } = {}, y = 2) => 'defaults' + x + y;
+        const asyncFn = async (x) => 'async' + x;
+        function* gen() { yield 'gen'; }
+        class Shape {
+          constructor(kind) { this.kind = kind; }
+          area() { return 'area of ' + this.kind; }
+          get label() { return 'label ' + this.kind; }
+          set label(v) { this.kind = v; }
+          static unit() { return 'unit'; }
+          onDraw = () => 'draw ' + this.kind;
+        }
+        class Square extends Shape { constructor() { super('square'); } }
+        const Anon = class { m() { return 'anon m'; } };
+        const api = { list() { return 'list'; }, nested: { deep: () => 'deep' } };
+        function Legacy() {}
+        Legacy.prototype.run = function () { return 'legacy run'; };
+        const exported = { run: function () { return 'exported run'; } };
+        const all = { decl, arrow, withDefaults, asyncFn, gen, Shape, Square, Anon, api, Legacy, exported };
+        ${format === 'module' ? 'export { all };' : 'module.exports = { all, cjs() { return "cjs"; } };'}
+      `;
+      const m =
+        format === 'module'
+          ? await loadEsm<{ all: Record<string, never> }>(src)
+          : loadCjs<{ all: Record<string, never> }>(src);
+      const all = m.exports.all as Record<
+        string,
+        Fn & (new (...a: unknown[]) => Record<string, unknown>)
+      >;
+      const wrap = (name: string) =>
+        patch(m, name, function (this: unknown, ...args: unknown[]) {
+          const result = callContext().original(...args);
+          return result instanceof Promise
+            ? result.then((v) => `<${String(v)}>`)
+            : typeof result === 'string'
+              ? `<${result}>`
+              : result;
+        });
+      const removers = [
+        'decl',
+        'arrow',
+        'withDefaults',
+        'asyncFn',
+        'Shape#area',
+        'get Shape#label',
+        'Shape.unit',
+        'Shape#onDraw',
+        'Anon#m',
+        'api.list',
+        'api.nested.deep',
+        'Legacy#run',
+        'exported.run',
+      ].map(wrap);
+      removers.push(
+        patch(m, 'gen', function* (this: unknown) {
+          yield 'before';
+          yield* callContext().original() as Generator<unknown>;
+        }),
+        patch(m, 'set Shape#label', function (this: unknown, v: unknown) {
+          callContext().original(`set:${String(v)}`);
+        }),
+        patch(m, 'Shape#constructor', function (kind: unknown) {
+          return callContext().original(`big ${String(kind)}`);
+        }),
+        patch(m, 'Square#constructor', function () {
+          const self = callContext().original() as Record<string, unknown>;
+          self['extra'] = true;
+          return self;
+        }),
+      );
+      assert.equal(all.decl(1), '<decl1>');
+      assert.equal(all.arrow(1), '<arrow1>');
+      assert.equal(all.withDefaults(), '<defaultsundefined2>');
+      assert.equal(await all.asyncFn(1), '<async1>');
+      assert.deepEqual([...(all.gen() as Iterable<unknown>)], ['before', 'gen']);
+      const shape = new all.Shape('circle');
+      assert.equal(shape['kind'], 'big circle');
+      assert.ok(shape instanceof all.Shape);
+      assert.equal((shape['area'] as Fn)(), '<area of big circle>');
+      assert.equal(shape['label'], '<label big circle>');
+      shape['label'] = 'tri';
+      assert.equal(shape['kind'], 'set:tri');
+      assert.equal((all.Shape as unknown as { unit(): string }).unit(), '<unit>');
+      assert.equal((shape['onDraw'] as Fn)(), '<draw set:tri>');
+      const sq = new all.Square();
+      assert.ok(sq instanceof all.Square);
+      assert.deepEqual([sq['kind'], sq['extra']], ['big square', true]);
+      assert.equal((new all.Anon()['m'] as Fn)(), '<anon m>');
+      const api = all.api as unknown as { list(): string; nested: { deep(): string } };
+      assert.equal(api.list(), '<list>');
+      assert.equal(api.nested.deep(), '<deep>');
+      assert.equal((new all.Legacy()['run'] as Fn)(), '<legacy run>');
+      assert.equal((all.exported as unknown as { run(): string }).run(), '<exported run>');
+      for (const r of removers) r.remove();
+      assert.equal(all.decl(1), 'decl1');
+    });
+  }
+
+  it('calls the version below when redirections are stacked', () => {
+    const m = loadCjs<Exports>(`exports.f = function f(x) { return 'orig' + x; };`);
+    const a = patch(m, 'f', (x: unknown) => `A(${String(callContext().original(x))})`);
+    const b = patch(m, 'f', (x: unknown) => `B(${String(callContext().original(x))})`);
+    assert.equal(m.exports['f']!(1), 'B(A(orig1))');
+    a.remove();
+    assert.equal(m.exports['f']!(1), 'B(orig1)');
+    b.remove();
+  });
+
+  it('keeps a recursive original on the original path only for its own call', () => {
+    const m = loadCjs<Exports>(
+      `function fact(n) { return n <= 1 ? 1 : n * fact(n - 1); }\nexports.fact = fact;`,
+    );
+    let calls = 0;
+    const r = patch(m, 'fact', (n: unknown) => {
+      calls++;
+      return callContext().original(n);
+    });
+    assert.equal(m.exports['fact']!(5), 120);
+    assert.equal(calls, 5, 'each recursive call goes through the replacement again');
+    r.remove();
+  });
+
+  it('gives a clear error for an anonymous function', () => {
+    const m = loadCjs<Exports>(
+      `const list = [function () { return 1; }];\nexports.first = () => list[0]();`,
+    );
+    const r = patch(m, '(anonymous)', () => callContext().original());
+    assert.throws(
+      () => m.exports['first']!(),
+      /original code of \(anonymous\).*cannot be called.*anonymous/s,
+    );
+    r.remove();
+  });
+
+  it('callContext() outside a replacement call is an error', () => {
+    assert.throws(() => callContext(), /outside a replacement call/);
+  });
+});
