@@ -13,7 +13,15 @@ export {
   listFunctions,
   listModules,
   PatchHandle,
+  transitionStatus,
+  forceTransition,
+  configureTransitions,
 } from './core/api.ts';
+export { runTask, runUnbounded, currentTask } from './transition/tasks.ts';
+export type { Task, TaskKind, RunTaskOptions } from './transition/tasks.ts';
+export type { TransitionOptions, TransitionReport, PendingTask, TaskSide } from './transition/transition.ts';
+export type { StateContext } from './state/states.ts';
+export type { StateCallback } from './core/definition.ts';
 export type { ModuleFunctions } from './core/api.ts';
 export { PatchError } from './core/core.ts';
 export type { PatchInfo, ObjectState, FunctionState } from './core/core.ts';
@@ -44,7 +52,7 @@ export type {
   BundleFunction,
   BundleState,
   BundleSignature,
-  StateCallback,
+  StateCallback as BundleStateCallback,
   LoadBundleOptions,
   VerifyOptions,
   VerifiedBundle,

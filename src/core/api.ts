@@ -8,6 +8,8 @@ import type { Listener } from './events.ts';
 import type { PatchRecord, PatchStatus } from './patch.ts';
 import { table } from '../runtime/table.ts';
 import type { FunctionInfo, RefusedFunction } from '../instrument/types.ts';
+import type { TransitionOptions, TransitionReport } from '../transition/transition.ts';
+import { installTaskSources } from '../transition/sources.ts';
 
 const CORE_KEY = Symbol.for('livepatch.core');
 
@@ -15,6 +17,7 @@ export function getCore(): LivepatchCore {
   const holder = globalThis as unknown as Record<symbol, LivepatchCore | undefined>;
   let core = holder[CORE_KEY];
   if (core === undefined) {
+    installTaskSources();
     core = new LivepatchCore();
     Object.defineProperty(globalThis, CORE_KEY, { value: core, enumerable: false });
   }
@@ -107,4 +110,19 @@ export function listFunctions(module: string): ModuleFunctions {
 /** Every instrumented module loaded so far. */
 export function listModules(): { module: string; url: string; functions: number; evaluations: number }[] {
   return table.all().map((m) => ({ module: m.displayName, url: m.url, functions: m.s.length, evaluations: m.evaluations }));
+}
+
+/** The stall report of the transition in progress: pending tasks, waits, holding frames (null when none runs). */
+export function transitionStatus(): TransitionReport | null {
+  return getCore().transitionReport();
+}
+
+/** Forces the transition in progress: every remaining task switches now (ENOTRANSITION when none runs). */
+export function forceTransition(): void {
+  getCore().force();
+}
+
+/** Retry period, stall warning and timeout for transitions started from now on. */
+export function configureTransitions(options: Partial<TransitionOptions>): TransitionOptions {
+  return getCore().configureTransitions(options);
 }

@@ -162,11 +162,28 @@ export class LivepatchCore {
    * transition. Resolves when the transition and the post callbacks are done.
    */
   enable(p: PatchRecord): Promise<void> {
+    let started: Promise<void>;
     try {
-      return this.startEnable(p);
+      started = this.startEnable(p);
     } catch (err) {
-      return Promise.reject(err);
+      started = Promise.reject(err);
     }
+    return this.settle(p, 'enabled', started);
+  }
+
+  /**
+   * Resolves when the operation's transition ends with the patch in `wanted`; rejects if it was
+   * reversed. The promise is marked handled: a caller that ignores it must not crash the process
+   * (events report every outcome); a caller that awaits it still gets the rejection.
+   */
+  private settle(p: PatchRecord, wanted: 'enabled' | 'disabled', done: Promise<void>): Promise<void> {
+    const result = done.then(() => {
+      if (p.status !== wanted && !(wanted === 'disabled' && p.status === 'removed')) {
+        throw new PatchError(`the ${wanted === 'enabled' ? 'enable' : 'disable'} of patch '${p.name}' was reversed; the patch is ${p.status}`, 'EREVERSED');
+      }
+    });
+    result.catch(() => undefined);
+    return result;
   }
 
   private startEnable(p: PatchRecord): Promise<void> {
@@ -233,11 +250,13 @@ export class LivepatchCore {
 
   /** Disables an enabled patch; mid-enable it reverses the transition. */
   disable(p: PatchRecord): Promise<void> {
+    let started: Promise<void>;
     try {
-      return this.startDisable(p);
+      started = this.startDisable(p);
     } catch (err) {
-      return Promise.reject(err);
+      started = Promise.reject(err);
     }
+    return this.settle(p, 'disabled', started);
   }
 
   private startDisable(p: PatchRecord): Promise<void> {

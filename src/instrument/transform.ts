@@ -20,7 +20,7 @@ import type {
 import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 2;
+export const TRANSFORM_VERSION = 3;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -176,9 +176,11 @@ class Generator {
     const thisExpr =
       f.kind === 'derived-constructor' ? 'undefined' : f.thisUnsafe ? lazyThis : 'this';
     const ntExpr = f.arrow ? (f.newTargetOk ? 'new.target' : 'undefined') : 'new.target';
-    const trackStart = tracked ? `let ${T}=0;` : '';
-    const trackSet = tracked ? `;${T}=${slot}.t` : '';
-    const finallyText = tracked ? `}finally{if(${T}!==0)${slot}.x(${T})}` : '';
+    // Tracked functions count their live frame in the calling task for the whole run of the
+    // body or of the replacement (awaited / delegated inside the try), see src/transition/tasks.ts.
+    const trackStart = tracked ? `const ${T}=${slot}.e();try{` : '';
+    const finallyText = tracked ? `}finally{${slot}.x(${T})}` : '';
+    const awaitR = tracked && f.async && !f.generator ? `await ${R}` : R;
 
     if (plan === 'arrow-wrapper') {
       // Arrow parameters are bound before any body code runs and arrows have no `arguments`:
@@ -187,8 +189,8 @@ class Generator {
       // `length` (the parameters before the first default or rest).
       const lead = Array.from({ length: expectedLength(params) }, (_, i) => `${p}a${i}`);
       const formals = [...lead, `...${p}ar`].join(',');
-      const gate = `const ${R}=${slot}.g(${thisExpr},[${formals}],${ntExpr},${scope});if(${R}!==${slot})return ${R}`;
-      const pre = `${open}${f.async ? 'async ' : ''}(${formals})=>{${trackStart}if(${slot}.g!==null){${gate}${trackSet}}${tracked ? 'try{' : ''}return ${f.async ? 'await ' : ''}(${close}`;
+      const gate = `const ${R}=${slot}.g(${thisExpr},[${formals}],${ntExpr},${scope});if(${R}!==${slot})return ${awaitR}`;
+      const pre = `${open}${f.async ? 'async ' : ''}(${formals})=>{${trackStart}if(${slot}.g!==null){${gate}}return ${f.async ? 'await ' : ''}(${close}`;
       const post = `${open})(${formals})${finallyText}}${close}`;
       this.out.prependRight(node.start, pre);
       this.out.appendLeft(node.end, post);
@@ -208,8 +210,8 @@ class Generator {
           ? node.start
           : this.scan(node.start, '(');
       const closeParen = this.scan(params[params.length - 1]!.end, ')');
-      const gate = `const ${R}=${slot}.g(${thisExpr},arguments,new.target,${scope});if(${R}!==${slot})return ${R}`;
-      const pre = `${open}(${lead.join(',')}){${trackStart}if(${slot}.g!==null){${gate}${trackSet}}${tracked ? 'try{' : ''}return ${f.async ? 'await ' : ''}(${f.async ? 'async ' : ''}${close}`;
+      const gate = `const ${R}=${slot}.g(${thisExpr},arguments,new.target,${scope});if(${R}!==${slot})return ${awaitR}`;
+      const pre = `${open}(${lead.join(',')}){${trackStart}if(${slot}.g!==null){${gate}}return ${f.async ? 'await ' : ''}(${f.async ? 'async ' : ''}${close}`;
       this.out.prependRight(openParen, pre);
       this.out.appendLeft(closeParen + 1, `${open}=>${close}`);
       this.out.appendLeft(body.end, `${open})(...arguments)${finallyText}}${close}`);
@@ -245,13 +247,13 @@ class Generator {
       }
       argsExpr = `[${names.join(',')}]`;
     }
-    const ret = f.generator ? `return yield* ${R}` : `return ${R}`;
+    const ret = f.generator ? `return yield* ${R}` : `return ${awaitR}`;
     const gate = `const ${R}=${slot}.g(${thisExpr},${argsExpr},${ntExpr},${scope});if(${R}!==${slot})${ret}`;
-    const check = `${trackStart}if(${slot}.g!==null){${gate}${trackSet}}`;
+    const check = `${trackStart}if(${slot}.g!==null){${gate}}`;
 
     if (body.type !== 'BlockStatement') {
       // Concise arrow body: becomes a block that returns the expression.
-      this.out.appendLeft(body.start, `${open}{${check}${tracked ? 'try{' : ''}return(${close}`);
+      this.out.appendLeft(body.start, `${open}{${check}return(${close}`);
       this.out.appendLeft(body.end, `${open})${finallyText}}${close}`);
       return;
     }
@@ -264,7 +266,7 @@ class Generator {
     }
     this.out.appendLeft(
       at,
-      `${open}${needsSemicolon ? ';' : ''}${check}${tracked ? 'try{' : ''}${close}`,
+      `${open}${needsSemicolon ? ';' : ''}${check}${close}`,
     );
     if (tracked) this.out.appendLeft(body.end - 1, `${open}${finallyText}${close}`);
   }

@@ -1,0 +1,185 @@
+/**
+ * The module hooks: synchronous, in-thread `module.registerHooks` resolve and load hooks, so that
+ * `require()` and `import` of app files and node_modules alike go through the pipeline; plus the
+ * `livepatch:slots` virtual module that hands each instrumented ES module its function slots.
+ *
+ * Node's behaviour these hooks rely on is measured on 22.23, 24.21 and 26.10 and written down in
+ * docs/loader.md ("What Node's hooks hand us").
+ */
+import fs from 'node:fs';
+import module from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+import { SLOTS_SPECIFIER } from '../runtime/key.ts';
+import { classify, isJsxUrl } from './format.ts';
+import { isLivepatchFile, type ModuleFilter } from './filter.ts';
+import type { Pipeline } from './pipeline.ts';
+
+/**
+ * The URL of an importing module's slots module. A custom scheme is fine as a resolved URL; as
+ * a specifier, Node 22 asserts on it inside require(esm) (docs/loader.md), hence a mapping.
+ */
+const SLOTS_URL_PREFIX = 'livepatch:slots?of=';
+/** The specifier generated code imports; the brief's original name is accepted too. */
+const SLOTS_SPECIFIERS = new Set([SLOTS_SPECIFIER, 'livepatch:slots']);
+
+type RegisterHooks = (hooks: { resolve?: ResolveHook; load?: LoadHook }) => { deregister(): void };
+
+type ResolveHook = (
+  specifier: string,
+  context: ResolveContext,
+  nextResolve: (specifier: string, context?: Partial<ResolveContext>) => ResolveResult,
+) => ResolveResult;
+type LoadHook = (
+  url: string,
+  context: LoadContext,
+  nextLoad: (url: string, context?: Partial<LoadContext>) => LoadResult,
+) => LoadResult;
+
+interface ResolveContext {
+  conditions: string[];
+  importAttributes: Record<string, string>;
+  parentURL: string | undefined;
+}
+interface ResolveResult {
+  url: string;
+  format?: string | null | undefined;
+  shortCircuit?: boolean;
+  importAttributes?: Record<string, string>;
+}
+interface LoadContext {
+  conditions: string[];
+  format: string | null | undefined;
+  importAttributes: Record<string, string>;
+}
+interface LoadResult {
+  format: string | null | undefined;
+  source?: string | ArrayBuffer | ArrayBufferView | null | undefined;
+  shortCircuit?: boolean;
+  /** Node 22 only; see the load hook. */
+  shouldBeReloadedByCJSLoader?: boolean;
+}
+
+export interface HookDeps {
+  readonly filter: ModuleFilter;
+  readonly pipeline: Pipeline;
+  readonly slotsModuleSource: (parentUrl: string) => string;
+}
+
+export interface InstalledHooks {
+  deregister(): void;
+}
+
+/** Register the hooks with Node. Requires Node 22.15+ (`module.registerHooks`). */
+export function registerLoaderHooks(deps: HookDeps): InstalledHooks {
+  const register = (module as unknown as { registerHooks?: RegisterHooks }).registerHooks;
+  if (typeof register !== 'function') {
+    throw new Error(
+      `livepatch needs module.registerHooks (Node.js 22.15 or newer); this is ${process.version}`,
+    );
+  }
+  return register({ resolve: createResolveHook(), load: createLoadHook(deps) });
+}
+
+export function createResolveHook(): ResolveHook {
+  return function livepatchResolve(specifier, context, nextResolve) {
+    if (SLOTS_SPECIFIERS.has(specifier)) {
+      // One URL per importing module, so each gets its own slots module instance.
+      return {
+        url: SLOTS_URL_PREFIX + encodeURIComponent(context.parentURL ?? ''),
+        format: 'module',
+        shortCircuit: true,
+      };
+    }
+    return nextResolve(specifier, context);
+  };
+}
+
+export function createLoadHook(deps: HookDeps): LoadHook {
+  // Modules loaded while we transform (lazily loaded parts of the transformer itself) are ours,
+  // not the app's: never instrument them, and never recurse into the pipeline.
+  let busy = false;
+
+  return function livepatchLoad(url, context, nextLoad) {
+    if (url.startsWith(SLOTS_URL_PREFIX)) {
+      const parent = decodeURIComponent(url.slice(SLOTS_URL_PREFIX.length));
+      return { format: 'module', source: deps.slotsModuleSource(parent), shortCircuit: true };
+    }
+    if (busy || !url.startsWith('file:')) return nextLoad(url, context);
+    // Files left out of instrumentation still get TypeScript compiled (Node's type stripping
+    // refuses enums, namespaces, parameter properties and anything under node_modules), so
+    // excluding a file never stops the program from running.
+    const instrument = deps.filter(url);
+    if (!instrument && (!isCompiledLanguage(url) || isLivepatchFile(url))) {
+      return nextLoad(url, context);
+    }
+
+    let result: LoadResult;
+    let loadError: unknown = null;
+    try {
+      result = nextLoad(url, context);
+    } catch (error) {
+      // Node's default load refuses some files we can compile: .jsx/.tsx through `import`, and
+      // TypeScript whose format it decides by stripping types (an enum there fails). Read those
+      // ourselves; if we cannot compile them either, Node's own error is the one to throw.
+      if (!isRecoverable(error) || !canReadOurselves(url)) throw error;
+      loadError = error;
+      result = { format: undefined, source: fs.readFileSync(fileURLToPath(url)) };
+    }
+    const classified = classify(url, result.format);
+    if (!classified || result.source == null) return result;
+    if (typeof result.source !== 'string' && !ArrayBuffer.isView(result.source)) return result;
+
+    let outcome;
+    busy = true;
+    try {
+      outcome = deps.pipeline.run(
+        url,
+        result.source as string | Uint8Array,
+        classified,
+        instrument,
+      );
+    } finally {
+      busy = false;
+    }
+    if (outcome.kind === 'original') {
+      if (loadError !== null) throw loadError;
+      return result;
+    }
+    if (outcome.format === 'commonjs') {
+      // Node 22 compiles a CommonJS module whose source comes from a load hook, when it is
+      // reached through `import`, with a reduced `require` (no require.cache, no
+      // require.extensions). This flag, which Node 22's own default load sets, sends it through
+      // the real CommonJS loader, which takes the source we return. Node 24+ ignore it.
+      return {
+        format: 'commonjs',
+        source: outcome.code,
+        shortCircuit: true,
+        shouldBeReloadedByCJSLoader: true,
+      };
+    }
+    return { format: outcome.format, source: outcome.code, shortCircuit: true };
+  };
+}
+
+const RECOVERABLE_LOAD_ERRORS = new Set([
+  'ERR_UNKNOWN_FILE_EXTENSION',
+  'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX',
+  'ERR_INVALID_TYPESCRIPT_SYNTAX',
+  'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING',
+  'ERR_NO_TYPESCRIPT',
+]);
+
+function isRecoverable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && RECOVERABLE_LOAD_ERRORS.has(code);
+}
+
+/** TypeScript or JSX: languages Node cannot (fully) run by itself. */
+function isCompiledLanguage(url: string): boolean {
+  return isJsxUrl(url) || /\.(?:ts|mts|cts)$/.test(new URL(url).pathname);
+}
+
+function canReadOurselves(url: string): boolean {
+  return url.startsWith('file:') && isCompiledLanguage(url);
+}

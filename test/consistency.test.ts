@@ -1,0 +1,420 @@
+/**
+ * The per-task consistency model: catalogue scenarios 6 (consistency), 7 (force and reverse) and
+ * 11 (the hammer), a generator held open, real HTTP requests, stall reports, and state teardown
+ * after a reversed transition. Concurrency is driven by explicit gates, never by time.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { beforeEach, describe, it } from 'node:test';
+import { getCore } from '../src/core/api.ts';
+import {
+  callContext,
+  forceTransition,
+  listPatches,
+  loadPatch,
+  onEvent,
+  PatchError,
+  runTask,
+  runUnbounded,
+  transitionStatus,
+  type LivepatchEvent,
+  type PatchHandle,
+} from '../src/index.ts';
+import { Deferred } from './helpers/gate.ts';
+import { loadCjs } from './support/instrumented.ts';
+
+getCore().events.setLog('off');
+getCore().configureTransitions({ retryMs: 0, warnAfterMs: 0 });
+
+async function cleanup(): Promise<void> {
+  if (getCore().currentTransition !== null) forceTransition();
+  for (const p of [...listPatches()].reverse()) {
+    const record = getCore().get(p.name)!;
+    if (record.status === 'enabled') await getCore().disable(record).catch(() => undefined);
+    if (record.status === 'disabled') getCore().remove(record);
+  }
+}
+
+/** Lets pending microtasks and immediates run (no timing involved). */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+const source = `
+function step() { return 'old'; }
+async function loop(gate) { const a = step(); await gate; const b = step(); return [a, b]; }
+function* gen() { yield step(); yield step(); }
+exports.step = step; exports.loop = loop; exports.gen = gen;
+`;
+type Mod = { step(): string; loop(gate: Promise<void>): Promise<string[]>; gen(): Generator<string> };
+
+function patchFor(m: { file: string }, name = 'v2', tag = 'new'): Parameters<typeof loadPatch>[0] {
+  return {
+    name,
+    objects: [{
+      module: m.file,
+      functions: [
+        { name: 'step', replacement: () => tag },
+        { name: 'loop', replacement: async () => [tag, tag] },
+        { name: 'gen', replacement: function* () { yield tag; } },
+      ],
+    }],
+  };
+}
+
+function settled(p: Promise<unknown>): { readonly done: boolean } {
+  const state = { done: false };
+  p.then(() => (state.done = true), () => (state.done = true));
+  return state;
+}
+
+describe('scenario 6: consistency', () => {
+  beforeEach(cleanup);
+
+  it('a bounded task in flight finishes on old code, including its later calls; one that starts after runs new code', async () => {
+    const m = loadCjs<Mod>(source);
+    const gate = new Deferred<void>();
+    const inflight = runTask(async () => {
+      const a = m.exports.step();
+      await gate.promise;
+      return [a, m.exports.step()];
+    });
+    const p = loadPatch(patchFor(m));
+    const enabling = p.enable();
+    const enabled = settled(enabling);
+    await turn();
+    assert.deepEqual(await runTask(() => [m.exports.step(), m.exports.step()]), ['new', 'new'], 'a task started after enabling runs new code at once');
+    assert.equal(enabled.done, false, 'the transition waits for the task in flight');
+    const report = transitionStatus()!;
+    assert.equal(report.pending.length, 1);
+    assert.equal(report.pending[0]!.kind, 'bounded');
+    assert.equal(report.pending[0]!.reason, 'in flight');
+    gate.resolve();
+    assert.deepEqual(await inflight, ['old', 'old'], 'the task in flight never saw new code');
+    await enabling;
+    assert.equal(p.status, 'enabled');
+    assert.equal(transitionStatus(), null);
+  });
+
+  it('an unbounded task suspended inside a patched function keeps old code until that frame completes, then switches; one inside none switches at once', async () => {
+    const m = loadCjs<Mod>(source);
+    const inLoop = new Deferred<void>();
+    const afterLoop = new Deferred<void>();
+    const worker = runUnbounded('worker', async (end) => {
+      const inside = await m.exports.loop(inLoop.promise);
+      await afterLoop.promise;
+      const later = m.exports.step();
+      end();
+      return { inside, later };
+    });
+    const idleGate = new Deferred<void>();
+    const idle = runUnbounded('idle', async (end) => {
+      await idleGate.promise;
+      const v = m.exports.step();
+      end();
+      return v;
+    });
+    const p = loadPatch(patchFor(m));
+    const enabling = p.enable();
+    const enabled = settled(enabling);
+    await turn();
+    const pending = transitionStatus()!.pending;
+    assert.deepEqual(pending.map((t) => t.label), ['worker'], 'only the task inside a patched frame is held');
+    assert.deepEqual(pending[0]!.frames, [{ function: `loop in ${m.module.displayName}`, count: 1 }]);
+    idleGate.resolve();
+    assert.equal(await idle, 'new', 'a task inside no patched frame switched at once');
+    assert.equal(enabled.done, false);
+    inLoop.resolve();
+    await turn();
+    afterLoop.resolve();
+    assert.deepEqual(await worker, { inside: ['old', 'old'], later: 'new' });
+    await enabling;
+  });
+
+  it('the transition completes only when the old side is empty', async () => {
+    const m = loadCjs<Mod>(source);
+    const gates = [new Deferred<void>(), new Deferred<void>()];
+    const tasks = gates.map((g) => runTask(async () => { await g.promise; return m.exports.step(); }));
+    const p = loadPatch(patchFor(m));
+    const enabling = p.enable();
+    const enabled = settled(enabling);
+    await turn();
+    assert.equal(transitionStatus()!.pending.length, 2);
+    gates[0]!.resolve();
+    assert.equal(await tasks[0], 'old');
+    await turn();
+    assert.equal(enabled.done, false);
+    assert.equal(transitionStatus()!.pending.length, 1);
+    gates[1]!.resolve();
+    assert.equal(await tasks[1], 'old');
+    await enabling;
+    assert.equal(enabled.done, true);
+  });
+
+  it('a generator held open blocks the transition until it finishes', async () => {
+    const m = loadCjs<Mod>(source);
+    const next = new Deferred<void>();
+    const reading = runUnbounded('reader', async (end) => {
+      const it = m.exports.gen();
+      const first = it.next().value as string;
+      await next.promise;
+      const second = it.next().value as string;
+      it.next();
+      end();
+      return [first, second];
+    });
+    const p = loadPatch(patchFor(m));
+    const enabling = p.enable();
+    await turn();
+    const report = transitionStatus()!;
+    assert.equal(report.pending[0]!.label, 'reader');
+    assert.match(report.pending[0]!.frames[0]!.function, /^gen in /);
+    next.resolve();
+    assert.deepEqual(await reading, ['old', 'old'], 'the open generator kept old code for its own calls');
+    await enabling;
+  });
+
+  it('real HTTP requests: one in flight finishes on old code, one that starts after runs new code', async () => {
+    const m = loadCjs<Mod>(source);
+    const release = new Deferred<void>();
+    const arrived = new Deferred<void>();
+    const server = http.createServer(async (req, res) => {
+      const first = m.exports.step();
+      if (req.url === '/slow') {
+        arrived.resolve();
+        await release.promise;
+      }
+      res.end(JSON.stringify([first, m.exports.step()]));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const get = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+    try {
+      const slow = get('/slow');
+      await arrived.promise;
+      const p = loadPatch(patchFor(m));
+      const enabling = p.enable();
+      await turn();
+      assert.equal(await get('/fast'), '["new","new"]');
+      release.resolve();
+      assert.equal(await slow, '["old","old"]');
+      await enabling;
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('scenario 7: force and reverse', () => {
+  beforeEach(cleanup);
+
+  it('force completes a stalled transition and marks the patch forced', async () => {
+    const m = loadCjs<Mod>(source);
+    const gate = new Deferred<void>();
+    const stuck = runTask(async () => { await gate.promise; return m.exports.step(); });
+    const events: LivepatchEvent[] = [];
+    const stop = onEvent((e) => events.push(e));
+    const p = loadPatch(patchFor(m));
+    const enabling = p.enable();
+    await turn();
+    forceTransition();
+    await enabling;
+    stop();
+    assert.equal(p.status, 'enabled');
+    assert.equal(p.info().forced, true);
+    assert.ok(events.some((e) => e.type === 'transition.forced' && e['switched'] === 1));
+    gate.resolve();
+    assert.equal(await stuck, 'new', 'a forced task runs the target version from then on (documented consequence)');
+    assert.throws(() => forceTransition(), (e: PatchError) => e.code === 'ENOTRANSITION');
+  });
+
+  it('disabling mid-transition reverses it: switched tasks come back, the enable reports the reversal', async () => {
+    const m = loadCjs<Mod>(source);
+    const gate = new Deferred<void>();
+    const old = runTask(async () => { await gate.promise; return m.exports.step(); });
+    const p = loadPatch(patchFor(m));
+    const enabling = p.enable();
+    await turn();
+    const newer = new Deferred<void>();
+    const startedOnNew = runTask(async () => { const a = m.exports.step(); await newer.promise; return [a, m.exports.step()]; });
+    const disabling = p.disable();
+    await turn();
+    assert.equal(m.exports.step(), 'old', 'the root task went back at once');
+    assert.deepEqual(transitionStatus()!.pending.map((t) => t.kind), ['bounded'], 'the task that started on new code keeps it until it ends');
+    newer.resolve();
+    assert.deepEqual(await startedOnNew, ['new', 'new']);
+    await disabling;
+    await assert.rejects(enabling, (e: PatchError) => e.code === 'EREVERSED');
+    assert.equal(p.status, 'disabled');
+    gate.resolve();
+    assert.equal(await old, 'old');
+  });
+
+  it('one transition at a time: another enable is refused as busy, naming the patch in transition', async () => {
+    const m = loadCjs<Mod>(source);
+    const gate = new Deferred<void>();
+    const task = runTask(async () => { await gate.promise; });
+    const p = loadPatch(patchFor(m));
+    const enabling = p.enable();
+    const other = loadPatch({ name: 'other', objects: [] });
+    await assert.rejects(other.enable(), (e: PatchError) => e.code === 'EBUSY' && /'v2' is in transition to patched/.test(e.message));
+    gate.resolve();
+    await task;
+    await enabling;
+  });
+
+  it('a reversed transition runs only the teardown that matches what was set up', async () => {
+    const m = loadCjs<Mod>(source);
+    const log: string[] = [];
+    const gate = new Deferred<void>();
+    const busy = runTask(async () => { await gate.promise; });
+    const p = loadPatch({
+      ...patchFor(m),
+      states: [{
+        id: 'cache',
+        prePatch: () => { log.push('prePatch'); },
+        postPatch: () => { log.push('postPatch'); },
+        preUnpatch: () => { log.push('preUnpatch'); },
+        postUnpatch: () => { log.push('postUnpatch'); },
+      }],
+    });
+    const enabling = p.enable();
+    await turn();
+    const disabling = p.disable();
+    gate.resolve();
+    await busy;
+    await disabling;
+    await assert.rejects(enabling, (e: PatchError) => e.code === 'EREVERSED');
+    assert.deepEqual(log, ['prePatch', 'postUnpatch']);
+  });
+});
+
+describe('stall reports', () => {
+  beforeEach(cleanup);
+  it('emits transition.stalled with the pending tasks after the configured wait', async () => {
+    const m = loadCjs<Mod>(source);
+    const gate = new Deferred<void>();
+    const task = runTask(async () => { await gate.promise; }, { label: 'job 42' });
+    getCore().configureTransitions({ warnAfterMs: 1 });
+    const stalled = new Deferred<LivepatchEvent>();
+    const stop = onEvent((e) => { if (e.type === 'transition.stalled') stalled.resolve(e); });
+    const enabling = loadPatch(patchFor(m)).enable();
+    const event = await stalled.promise;
+    stop();
+    getCore().configureTransitions({ warnAfterMs: 0 });
+    const report = event['report'] as { pending: { label: string }[] };
+    assert.deepEqual(report.pending.map((t) => t.label), ['job 42']);
+    gate.resolve();
+    await task;
+    await enabling;
+  });
+});
+
+describe('scenario 11: the hammer', () => {
+  beforeEach(cleanup);
+  it('hundreds of concurrent tasks never fail a call nor observe a mix while patches are applied, replaced and reverted', async () => {
+    const src = `
+function a() { return 'v0'; } function b() { return 'v0'; } function c() { return 'v0'; }
+async function work(n) { const seen = []; for (let i = 0; i < n; i++) { seen.push(a()); await null; seen.push(b()); await null; seen.push(c()); } return seen; }
+exports.a = a; exports.b = b; exports.c = c; exports.work = work;`;
+    const m = loadCjs<{ a(): string; b(): string; c(): string; work(n: number): Promise<string[]> }>(src);
+    // Unbounded tasks follow the kernel's rule: their unit of consistency is a live frame of a
+    // function in the patch, so the patch includes `work`; its replacement reaches a, b and c
+    // through the module's scope like the original does.
+    const work = async function (n: number): Promise<string[]> {
+      const ctx = callContext();
+      const [a, b, c] = ['a', 'b', 'c'].map((k) => ctx.get(k) as () => string);
+      const seen: string[] = [];
+      for (let i = 0; i < n; i++) {
+        seen.push(a!());
+        await null;
+        seen.push(b!());
+        await null;
+        seen.push(c!());
+      }
+      return seen;
+    };
+    const version = (tag: string, replace = false) => ({
+      name: `hammer-${tag}`,
+      replace,
+      objects: [{
+        module: m.file,
+        functions: [...['a', 'b', 'c'].map((name) => ({ name, replacement: () => tag })), { name: 'work', replacement: work }],
+      }],
+    });
+    const observations: string[][] = [];
+    let failures = 0;
+    const spawn = (count: number): Promise<void>[] =>
+      Array.from({ length: count }, (_, i) =>
+        (i % 2 === 0
+          ? runTask(async () => {
+              const seen: string[] = [];
+              for (let k = 0; k < 3; k++) {
+                seen.push(m.exports.a());
+                await turn();
+                seen.push(m.exports.b(), m.exports.c());
+              }
+              return seen;
+            })
+          : runUnbounded(`loop ${i}`, async (end) => {
+              const seen = await m.exports.work(3);
+              end();
+              return seen;
+            })
+        ).then(
+          (seen) => { observations.push(seen); },
+          () => { failures++; },
+        ),
+      );
+    const all: Promise<void>[] = [];
+    let handles: PatchHandle[] = [];
+    for (let round = 0; round < 6; round++) {
+      all.push(...spawn(60));
+      const a = loadPatch(version(`A${round}`));
+      const enablingA = a.enable();
+      all.push(...spawn(60));
+      await enablingA;
+      all.push(...spawn(60));
+      const b = loadPatch(version(`B${round}`, true));
+      const enablingB = b.enable();
+      all.push(...spawn(60));
+      await enablingB;
+      all.push(...spawn(60));
+      if (round % 2 === 0) {
+        const disabling = b.disable();
+        all.push(...spawn(60));
+        await disabling;
+        b.remove();
+      } else {
+        // Reverse mid-transition: enable C, then disable it before it completes.
+        const c = loadPatch(version(`C${round}`));
+        const enablingC = c.enable();
+        all.push(...spawn(30));
+        const disablingC = c.disable();
+        all.push(...spawn(30));
+        await disablingC;
+        await enablingC.catch(() => undefined);
+        c.remove();
+        await b.disable();
+        b.remove();
+      }
+      handles = [];
+    }
+    await Promise.all(all);
+    assert.equal(handles.length, 0);
+    assert.equal(failures, 0, 'no call failed');
+    assert.ok(observations.length >= 1500, `ran ${observations.length} tasks`);
+    const mixed = observations.filter((seen) => new Set(seen).size !== 1);
+    assert.deepEqual(mixed, [], 'every task observed exactly one version');
+    const versions = new Set(observations.map((seen) => seen[0]));
+    assert.ok(versions.size >= 4, `tasks ran several versions: ${[...versions].join(', ')}`);
+  });
+});
