@@ -69,3 +69,5 @@ export {
   TRUSTED_KEYS_ENV,
 } from './core/signing.ts';
 export type { KeyPair, TrustedKey } from './core/signing.ts';
+export { installLoader, loaderStats } from './loader/index.ts';
+export type { LoaderOptions } from './loader/index.ts';

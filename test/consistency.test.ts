@@ -307,7 +307,11 @@ describe('stall reports', () => {
     const stalled = new Deferred<LivepatchEvent>();
     const stop = onEvent((e) => { if (e.type === 'transition.stalled') stalled.resolve(e); });
     const enabling = loadPatch(patchFor(m)).enable();
+    // The stall timer is unref'd (a stuck transition must not keep a process alive): hold the
+    // event loop open while waiting for it.
+    const keepAlive = setInterval(() => undefined, 60_000);
     const event = await stalled.promise;
+    clearInterval(keepAlive);
     stop();
     getCore().configureTransitions({ warnAfterMs: 0 });
     const report = event['report'] as { pending: { label: string }[] };

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-import { SLOTS_SPECIFIER } from '../runtime/key.ts';
+import { SLOTS_SPECIFIER, SLOTS_URL_PREFIX } from '../runtime/key.ts';
 import { classify, isJsxUrl } from './format.ts';
 import { isLivepatchFile, type ModuleFilter } from './filter.ts';
 import type { Pipeline } from './pipeline.ts';
@@ -19,7 +19,6 @@ import type { Pipeline } from './pipeline.ts';
  * The URL of an importing module's slots module. A custom scheme is fine as a resolved URL; as
  * a specifier, Node 22 asserts on it inside require(esm) (docs/loader.md), hence a mapping.
  */
-const SLOTS_URL_PREFIX = 'livepatch:slots?of=';
 /** The specifier generated code imports; the brief's original name is accepted too. */
 const SLOTS_SPECIFIERS = new Set([SLOTS_SPECIFIER, 'livepatch:slots']);
 

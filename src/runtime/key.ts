@@ -5,8 +5,14 @@
  */
 export const RUNTIME_KEY = 'livepatch.runtime';
 
-/** Specifier of the virtual module that hands an ES module its function slots. */
-export const SLOTS_SPECIFIER = 'livepatch:slots';
+/**
+ * Specifier of the virtual module that hands an ES module its function slots. Not URL-shaped on
+ * purpose: Node 22 asserts when a module reached through require() imports a custom-scheme URL.
+ */
+export const SLOTS_SPECIFIER = '#livepatch/slots';
+
+/** What the loader resolves SLOTS_SPECIFIER to: this prefix and the importing module's URL. */
+export const SLOTS_URL_PREFIX = 'livepatch:slots?of=';
 
 /** Scope accessor operations (see FunctionInfo and docs/architecture.md). */
 export const ScopeOp = {

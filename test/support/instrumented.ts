@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { instrument } from '../../src/instrument/transform.ts';
 import type { InstrumentResult } from '../../src/instrument/types.ts';
 import { installRuntime } from '../../src/runtime/global.ts';
-import { SLOTS_SPECIFIER } from '../../src/runtime/key.ts';
+import { SLOTS_SPECIFIER, SLOTS_URL_PREFIX } from '../../src/runtime/key.ts';
 import { registerModule, slotsModuleSource, table, type LoadedModule } from '../../src/runtime/table.ts';
 
 installRuntime();
@@ -26,13 +26,13 @@ function hookSlots(): void {
   registerHooks({
     resolve(specifier, context, next) {
       if (specifier === SLOTS_SPECIFIER && context.parentURL !== undefined) {
-        return { url: `${SLOTS_SPECIFIER}?of=${encodeURIComponent(context.parentURL)}`, shortCircuit: true };
+        return { url: `${SLOTS_URL_PREFIX}${encodeURIComponent(context.parentURL)}`, shortCircuit: true };
       }
       return next(specifier, context);
     },
     load(url, context, next) {
-      if (url.startsWith(`${SLOTS_SPECIFIER}?of=`)) {
-        const parent = decodeURIComponent(url.slice(`${SLOTS_SPECIFIER}?of=`.length));
+      if (url.startsWith(SLOTS_URL_PREFIX)) {
+        const parent = decodeURIComponent(url.slice(SLOTS_URL_PREFIX.length));
         return { format: 'module', source: slotsModuleSource(parent), shortCircuit: true };
       }
       return next(url, context);

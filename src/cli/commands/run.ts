@@ -35,8 +35,8 @@ Patterns: ** any path, * any name part, ? one character, {a,b} alternatives; a b
 (node_modules, *.spec.js) matches at any depth; a relative path is anchored at the root.
 
 Environment: the loader reads LIVEPATCH_INCLUDE, LIVEPATCH_EXCLUDE (comma-separated),
-LIVEPATCH_ROOT, LIVEPATCH_CACHE=0, LIVEPATCH_CACHE_DIR and LIVEPATCH_SOURCE_MAPS=0; the
-options above set them for the program.
+LIVEPATCH_ROOT, LIVEPATCH_CACHE=0, LIVEPATCH_CACHE_DIR and LIVEPATCH_SOURCE_MAPS (0, app or
+all); the options above set them for the program.
 
 Exit status: the program's own (or, when it is killed by a signal, the same signal).`;
 
@@ -115,9 +115,18 @@ export function planRun(argv: string[], io: Pick<Io, 'env'>): RunPlan | 'help' {
   if (values['no-source-maps']) env.LIVEPATCH_SOURCE_MAPS = '0';
 
   return {
-    args: [...list(values['node-option']), '--import', registerUrl(), ...rest],
+    args: [...asyncContextFrameFlag(), ...list(values['node-option']), '--import', registerUrl(), ...rest],
     env,
   };
+}
+
+/**
+ * Task tracking uses AsyncLocalStorage, which slows every await chain on Node 22 unless
+ * AsyncContextFrame is on (the default from Node 24). The flag exists from Node 22.7.
+ */
+export function asyncContextFrameFlag(version: string = process.versions.node): string[] {
+  const major = Number(version.split('.')[0]);
+  return major === 22 ? ['--experimental-async-context-frame'] : [];
 }
 
 export const runCommand: Command = {
