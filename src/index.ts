@@ -16,7 +16,10 @@ export {
   transitionStatus,
   forceTransition,
   configureTransitions,
+  getState,
+  getPrevState,
 } from './core/api.ts';
+export type { StateView } from './core/api.ts';
 export { runTask, runUnbounded, currentTask } from './transition/tasks.ts';
 export type { Task, TaskKind, RunTaskOptions } from './transition/tasks.ts';
 export type { TransitionOptions, TransitionReport, PendingTask, TaskSide } from './transition/transition.ts';

@@ -257,3 +257,34 @@ describe('handles stay safe', () => {
     assert.equal(m.exports.add(1, 1), 'fresh');
   });
 });
+
+describe('event log output', () => {
+  it('writes human lines by default, JSON lines on request, nothing when off', async () => {
+    const { EventBus } = await import('../src/core/events.ts');
+    const lines: string[] = [];
+    const bus = new EventBus('human', (l) => lines.push(l));
+    bus.emit('patch.enabled', { patch: 'fix-auth' });
+    bus.setLog('json');
+    bus.emit('object.patched', { patch: 'fix-auth', module: 'src/auth.js', functions: ['check'] });
+    bus.setLog('off');
+    bus.emit('patch.removed', { patch: 'fix-auth' });
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0], "livepatch: patch 'fix-auth' enabled");
+    const json = JSON.parse(lines[1]!) as Record<string, unknown>;
+    assert.equal(json['type'], 'object.patched');
+    assert.deepEqual(json['functions'], ['check']);
+    assert.match(String(json['time']), /^\d{4}-\d{2}-\d{2}T/);
+  });
+
+  it('a throwing subscriber does not break the operation', async () => {
+    const { EventBus } = await import('../src/core/events.ts');
+    const bus = new EventBus('off');
+    const seen: string[] = [];
+    bus.on(() => { throw new Error('subscriber bug'); });
+    bus.on((e) => seen.push(e.type));
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    bus.emit('patch.loaded', { patch: 'x' });
+    assert.deepEqual(seen, ['patch.loaded']);
+    assert.match((await warned).message, /listener threw on patch\.loaded/);
+  });
+});

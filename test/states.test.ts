@@ -185,3 +185,52 @@ describe('async callbacks', () => {
     await other.enable();
   });
 });
+
+describe('state lookups and module loads during a transition', () => {
+  beforeEach(cleanup);
+
+  it('getState finds a state of a patch; getPrevState sees the replaced one only during the transition', async () => {
+    const { getState, getPrevState, runTask } = await import('../src/index.ts');
+    await applyPatch({ name: 'A', objects: [], states: [{ id: 'lock', prePatch: (ctx) => { ctx.data = 'A-lock'; } }] });
+    assert.deepEqual(getState('A', 'lock'), { id: 'lock', patch: 'A', data: 'A-lock' });
+    assert.equal(getState('A', 'nope'), undefined);
+    const hold = new Deferred<void>();
+    const busy = runTask(async () => { await hold.promise; });
+    const b = loadPatch({ name: 'B', replace: true, objects: [], states: [{ id: 'lock' }] });
+    const enabling = b.enable();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(getPrevState('lock'), { id: 'lock', patch: 'A', data: 'A-lock' }, 'visible while B is in transition');
+    hold.resolve();
+    await busy;
+    await enabling;
+    assert.equal(getPrevState('lock'), undefined, 'no transition, no previous state');
+    assert.deepEqual(getState('B', 'lock'), { id: 'lock', patch: 'B', data: 'A-lock' }, 'carried with its data');
+  });
+
+  it('callback order when a target module loads during the transition', async () => {
+    const { runTask, onEvent } = await import('../src/index.ts');
+    const { pathFor, sha256 } = await import('./support/instrumented.ts');
+    const log: string[] = [];
+    const stop = onEvent((e) => {
+      if (e.type === 'module.patched-on-load' || e.type === 'transition.completed') log.push(e.type);
+    });
+    const file = pathFor('loads-mid-transition', 'commonjs');
+    const lateSrc = `function greet() { return 'late-old'; } exports.atLoad = greet(); exports.greet = greet;`;
+    const hold = new Deferred<void>();
+    const busy = runTask(async () => { await hold.promise; });
+    const p = loadPatch({
+      name: 'mid',
+      objects: [{ module: file, hash: sha256(lateSrc), functions: [{ name: 'greet', replacement: () => 'late-new' }] }],
+      states: [logged(log, 'mid', 's')],
+    });
+    const enabling = p.enable();
+    await new Promise((r) => setImmediate(r));
+    const late = loadCjs<{ atLoad: string; greet(): string }>(lateSrc, 'loads-mid-transition');
+    assert.equal(late.exports.atLoad, 'late-new', 'the root task is on the patched side: the module body ran new code');
+    hold.resolve();
+    await busy;
+    await enabling;
+    stop();
+    assert.deepEqual(log, ['mid:prePatch:s', 'module.patched-on-load', 'transition.completed', 'mid:postPatch:s']);
+  });
+});

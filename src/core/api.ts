@@ -126,3 +126,29 @@ export function forceTransition(): void {
 export function configureTransitions(options: Partial<TransitionOptions>): TransitionOptions {
   return getCore().configureTransitions(options);
 }
+
+/** A state as patch authors look it up. */
+export interface StateView {
+  readonly id: string;
+  readonly patch: string;
+  readonly data: unknown;
+}
+
+/** The state `id` of a loaded patch (the kernel's klp_get_state), or undefined. */
+export function getState(patch: string, id: string): StateView | undefined {
+  const st = getCore().get(patch)?.states.find((s) => s.id === id);
+  return st === undefined ? undefined : { id: st.id, patch: st.patch.name, data: st.data };
+}
+
+/**
+ * During a transition: the state `id` in the patch being replaced or stacked upon — the newest
+ * active patch other than the one in transition that has it (the kernel's klp_get_prev_state).
+ * Undefined outside a transition or when no such patch has it.
+ */
+export function getPrevState(id: string): StateView | undefined {
+  const t = getCore().currentTransition;
+  if (t === null) return undefined;
+  const own = t.patch.states.find((s) => s.id === id);
+  const prev = own !== undefined ? getCore().previousState(own) : getCore().list().reverse().map((p) => getCore().get(p.name)!).find((p) => p !== t.patch && p.active)?.states.find((s) => s.id === id);
+  return prev === undefined ? undefined : { id: prev.id, patch: prev.patch.name, data: prev.data };
+}
