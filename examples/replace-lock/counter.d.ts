@@ -1,0 +1,2 @@
+export function increment(step: number): Promise<number>;
+export function current(): number;
