@@ -500,6 +500,7 @@ export class LivepatchCore {
       fn.installed.add(slot);
     }
     obj.patched.add(mod);
+    this.transition?.invalidate();
     this.events.emit('object.patched', { patch: p.name, module: mod.displayName, functions: obj.funcs.map((f) => f.label) });
   }
 

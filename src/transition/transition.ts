@@ -114,11 +114,20 @@ export class Transition implements TaskObserver {
     return this.sideOf(currentTask());
   }
 
-  /** Slots of the functions in this transition (live: modules may load during it). */
+  private slotCache: Set<Slot> | null = null;
+
+  /** Slots of the functions in this transition (cached; see invalidate). */
   slots(): Set<Slot> {
+    if (this.slotCache !== null) return this.slotCache;
     const set = new Set<Slot>();
     for (const obj of this.patch.objects) for (const fn of obj.funcs) for (const slot of fn.installed) set.add(slot);
+    this.slotCache = set;
     return set;
+  }
+
+  /** A module loaded during the transition: its slots join the transition. */
+  invalidate(): void {
+    this.slotCache = null;
   }
 
   start(): Promise<void> {
@@ -243,7 +252,7 @@ export class Transition implements TaskObserver {
     for (const task of this.pending) {
       if (task.ended || this.sideOf(task) === this.target) continue;
       const frames: { function: string; count: number }[] = [];
-      for (const [slot, count] of task.frames) if (slots.has(slot)) frames.push({ function: slot.label, count });
+      for (const [slot, count] of task.frames) if (count > 0 && slots.has(slot)) frames.push({ function: slot.label, count });
       pending.push({
         task: task.id,
         kind: task.kind,
@@ -265,7 +274,6 @@ export class Transition implements TaskObserver {
 }
 
 function holdsFrames(task: Task, slots: Set<Slot>): boolean {
-  if (task.frames.size === 0) return false;
-  for (const slot of task.frames.keys()) if (slots.has(slot)) return true;
+  for (const [slot, count] of task.frames) if (count > 0 && slots.has(slot)) return true;
   return false;
 }
