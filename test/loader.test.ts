@@ -411,3 +411,25 @@ describe('loader: format decisions', () => {
     assert.equal(classify('file:///a/x.js', 'wasm'), null);
   });
 });
+
+describe('app root reached through a symlink', () => {
+  test('modules under a symlinked root are instrumented', async () => {
+    const real = fs.mkdtempSync(path.join(os.tmpdir(), 'lp-real-'));
+    const link = `${real}-link`;
+    fs.writeFileSync(
+      path.join(real, 'app.mjs'),
+      `export function f() { return 1; }\nconst t = globalThis[Symbol.for('livepatch.runtime')];\nconst { table } = await import(${JSON.stringify(new URL('../src/runtime/table.ts', import.meta.url).href)});\nconsole.log(table.all().filter((m) => m.url.endsWith('/app.mjs')).length, typeof t);\n`,
+    );
+    // The default root is the main script's package root, found here through the symlink.
+    fs.writeFileSync(path.join(real, 'package.json'), '{"type":"module"}');
+    fs.symlinkSync(real, link);
+    try {
+      const result = await runNode(['--import', register, path.join(link, 'app.mjs')], { env: { LIVEPATCH_CACHE: '0' } });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout.trim(), '1 object');
+    } finally {
+      fs.rmSync(link);
+      fs.rmSync(real, { recursive: true });
+    }
+  });
+});

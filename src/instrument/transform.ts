@@ -355,7 +355,11 @@ class Generator {
     let text: string;
     if (commonjs) {
       const slots = Array.from({ length: count }, (_, i) => `,${p}${i}=${M}.s[${i}]`).join('');
-      text = `const ${M}=globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(opts.url)})${slots};${accessor}`;
+      // A CommonJS module may declare its own `globalThis` or `Symbol` at top level (lodash's
+      // per-method packages do `var Symbol = root.Symbol`): reach the global object by a name the
+      // module does not shadow.
+      const global = !bindings.includes('globalThis') ? 'globalThis' : !bindings.includes('Function') ? 'Function("return this")()' : '(0,eval)("this")';
+      text = `const ${M}=(${global})[(${global}).Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(opts.url)})${slots};${accessor}`;
     } else {
       const names = Array.from({ length: count }, (_, i) => `s${i} as ${p}${i},`).join('');
       text = `import{${names}m as ${M}}from${JSON.stringify(SLOTS_SPECIFIER)};${accessor}`;

@@ -71,8 +71,10 @@ export function resolveLoaderOptions(
   },
 ): ResolvedLoaderOptions {
   const { env, mainScript, cwd } = context;
-  const root = path.resolve(
-    options.root ?? nonEmpty(env.LIVEPATCH_ROOT) ?? defaultRoot(mainScript, cwd),
+  // Module URLs are real paths: a root reached through a symlink must be resolved the same way,
+  // or no module would be found under it.
+  const root = realpathOr(
+    path.resolve(options.root ?? nonEmpty(env.LIVEPATCH_ROOT) ?? defaultRoot(mainScript, cwd)),
   );
   const include = options.include ?? parsePatternList(env.LIVEPATCH_INCLUDE);
   const exclude = [...(parsePatternList(env.LIVEPATCH_EXCLUDE) ?? []), ...(options.exclude ?? [])];
@@ -128,4 +130,12 @@ function isOff(value: string | undefined): boolean {
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function realpathOr(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return dir;
+  }
 }

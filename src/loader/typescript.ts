@@ -135,7 +135,7 @@ function inlineHelpers(code: string, used: readonly string[]): string {
     line,
     (whole, esmLocal: string | undefined, cjsLocal: string | undefined, name: string) => {
       if (!known.has(name)) return whole; // resolvable only if the project installs the package
-      return `var ${esmLocal ?? cjsLocal} = globalThis[Symbol.for(${JSON.stringify(TS_HELPERS_KEY)})].${name};`;
+      return `var ${esmLocal ?? cjsLocal} = globalThis[globalThis.Symbol.for(${JSON.stringify(TS_HELPERS_KEY)})].${name};`;
     },
   );
 }
