@@ -23,7 +23,6 @@ import {
   listPatches,
   loadBundle,
   loadBundleFile,
-  onEvent,
   parseBundle,
   PatchError,
   reloadTrustedKeys,
@@ -33,9 +32,9 @@ import {
   verifyBundle,
   type Bundle,
   type BundleInput,
-  type LivepatchEvent,
 } from '../src/index.ts';
 import { loadCjs, sha256 } from './support/instrumented.ts';
+import { cleanupPatches, recordEvents } from './support/patches.ts';
 
 getCore().events.setLog('off');
 
@@ -46,20 +45,6 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const signer = generateKeyPair();
 const stranger = generateKeyPair();
 trustKey(signer.publicKey);
-
-async function cleanup(): Promise<void> {
-  for (const p of [...listPatches()].reverse()) {
-    const record = getCore().get(p.name)!;
-    if (record.status === 'enabled') await getCore().disable(record);
-    getCore().remove(record);
-  }
-}
-
-function recordEvents(): { events: LivepatchEvent[]; stop: () => void } {
-  const events: LivepatchEvent[] = [];
-  const stop = onEvent((e) => events.push(e));
-  return { events, stop };
-}
 
 const calcSource = `
 function add(a, b) { return a + b; }
@@ -148,7 +133,7 @@ async function refusedWith(
 }
 
 describe('round trip: sign, load, enable', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
 
   it('a signed bundle loads disabled, enabling changes behaviour, disabling reverts it', async () => {
     const m = loadCjs<Calc>(calcSource);
@@ -256,7 +241,7 @@ export default () => ({ add: () => ++n, setup: () => 'set up', teardown: () => '
 });
 
 describe('scenario 12: tampered and unsigned bundles are refused before any code runs', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
 
   it('one byte of code changed: EBADSIGNATURE, the code never runs, patch.refused says why', async () => {
     const m = loadCjs<Calc>(calcSource);
@@ -388,7 +373,7 @@ describe('scenario 12: tampered and unsigned bundles are refused before any code
 });
 
 describe('malformed bundles are refused with the field named, before any code runs', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
 
   it('not JSON, not an object, not UTF-8', async () => {
     await refusedWith(loadBundle('{"livepatch": 1, '), 'EBADBUNDLE', /not valid JSON/);
@@ -524,7 +509,7 @@ describe('malformed bundles are refused with the field named, before any code ru
 });
 
 describe('the code must export exactly what the manifest names', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
 
   it('a missing export is refused before anything is loaded into the core', async () => {
     const m = loadCjs<Calc>(calcSource);
@@ -623,7 +608,7 @@ describe('the code must export exactly what the manifest names', () => {
 });
 
 describe('trusted keys from LIVEPATCH_TRUSTED_KEYS', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   after(() => {
     delete process.env[TRUSTED_KEYS_ENV];
     reloadTrustedKeys();

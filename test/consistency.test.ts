@@ -11,7 +11,6 @@ import { getCore } from '../src/core/api.ts';
 import {
   callContext,
   forceTransition,
-  listPatches,
   loadPatch,
   onEvent,
   PatchError,
@@ -23,18 +22,10 @@ import {
 } from '../src/index.ts';
 import { Deferred } from './helpers/gate.ts';
 import { loadCjs } from './support/instrumented.ts';
+import { cleanupPatches } from './support/patches.ts';
 
 getCore().events.setLog('off');
 getCore().configureTransitions({ retryMs: 0, warnAfterMs: 0 });
-
-async function cleanup(): Promise<void> {
-  if (getCore().currentTransition !== null) forceTransition();
-  for (const p of [...listPatches()].reverse()) {
-    const record = getCore().get(p.name)!;
-    if (record.status === 'enabled') await getCore().disable(record).catch(() => undefined);
-    if (record.status === 'disabled') getCore().remove(record);
-  }
-}
 
 /** Lets pending microtasks and immediates run (no timing involved). */
 function turn(): Promise<void> {
@@ -70,7 +61,7 @@ function settled(p: Promise<unknown>): { readonly done: boolean } {
 }
 
 describe('scenario 6: consistency', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
 
   it('a bounded task in flight finishes on old code, including its later calls; one that starts after runs new code', async () => {
     const m = loadCjs<Mod>(source);
@@ -214,7 +205,7 @@ describe('scenario 6: consistency', () => {
 });
 
 describe('scenario 7: force and reverse', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
 
   it('force completes a stalled transition and marks the patch forced', async () => {
     const m = loadCjs<Mod>(source);
@@ -298,7 +289,7 @@ describe('scenario 7: force and reverse', () => {
 });
 
 describe('stall reports', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('emits transition.stalled with the pending tasks after the configured wait', async () => {
     const m = loadCjs<Mod>(source);
     const gate = new Deferred<void>();
@@ -323,7 +314,7 @@ describe('stall reports', () => {
 });
 
 describe('scenario 11: the hammer', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('hundreds of concurrent tasks never fail a call nor observe a mix while patches are applied, replaced and reverted', async () => {
     const src = `
 function a() { return 'v0'; } function b() { return 'v0'; } function c() { return 'v0'; }

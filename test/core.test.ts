@@ -10,30 +10,14 @@ import {
   callContext,
   listPatches,
   loadPatch,
-  onEvent,
   PatchError,
   PatchDefinitionError,
-  type LivepatchEvent,
   type PatchHandle,
 } from '../src/index.ts';
 import { loadCjs, loadEsm, pathFor, sha256 } from './support/instrumented.ts';
+import { cleanupPatches, recordEvents } from './support/patches.ts';
 
 getCore().events.setLog('off');
-
-/** Removes every patch a test left behind so tests stay independent. */
-async function cleanup(): Promise<void> {
-  for (const p of [...listPatches()].reverse()) {
-    const record = getCore().get(p.name)!;
-    if (record.status === 'enabled') await getCore().disable(record);
-    getCore().remove(record);
-  }
-}
-
-function record(): { events: LivepatchEvent[]; stop: () => void } {
-  const events: LivepatchEvent[] = [];
-  const stop = onEvent((e) => events.push(e));
-  return { events, stop };
-}
 
 const calcSource = `
 function add(a, b) { return a + b; }
@@ -43,7 +27,7 @@ exports.sum = (xs) => xs.reduce((s, x) => add(s, x), 0);
 `;
 
 describe('scenario 1: basic enable, disable, remove', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('changes behaviour on enable, reverts on disable, and the removed handle reports it', async () => {
     const m = loadCjs<{ add(a: number, b: number): number; sum(xs: number[]): number }>(calcSource);
     const captured = m.exports.add;
@@ -74,7 +58,7 @@ describe('scenario 1: basic enable, disable, remove', () => {
 
   it('emits the documented event sequence', async () => {
     const m = loadCjs(calcSource);
-    const { events, stop } = record();
+    const { events, stop } = recordEvents();
     const p = loadPatch({ name: 'evts', objects: [{ module: m.file, functions: [{ name: 'mul', replacement: () => 0 }] }] });
     await p.enable();
     await p.disable();
@@ -94,7 +78,7 @@ describe('scenario 1: basic enable, disable, remove', () => {
 });
 
 describe('scenario 2: stacking', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('newest enabled patch wins; disabling it exposes the one below', async () => {
     const m = loadCjs<{ add(a: number, b: number): number }>(calcSource);
     const a = await applyPatch({ name: 'A', objects: [{ module: m.file, functions: [{ name: 'add', replacement: () => 'A' }] }] });
@@ -120,11 +104,11 @@ describe('scenario 2: stacking', () => {
 });
 
 describe('scenario 3: atomic replace', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('a replace patch takes over: unnamed functions run the original, older patches go away', async () => {
     const m = loadCjs<{ add(a: number, b: number): number; mul(a: number, b: number): number }>(calcSource);
     const a = await applyPatch({ name: 'A', objects: [{ module: m.file, functions: [{ name: 'add', replacement: () => 'A-add' }, { name: 'mul', replacement: () => 'A-mul' }] }] });
-    const { events, stop } = record();
+    const { events, stop } = recordEvents();
     const b = await applyPatch({ name: 'B', replace: true, objects: [{ module: m.file, functions: [{ name: 'mul', replacement: () => 'B-mul' }] }] });
     stop();
     assert.equal(m.exports.add(2, 3), 5, 'f runs the original');
@@ -158,11 +142,11 @@ describe('scenario 3: atomic replace', () => {
 });
 
 describe('scenario 4: modules that load later', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('patches a CommonJS module before its own top-level code runs', async () => {
     const src = `function version() { return 'old'; } exports.atLoad = version(); exports.version = version;`;
     const file = pathFor('late-cjs', 'commonjs');
-    const { events, stop } = record();
+    const { events, stop } = recordEvents();
     await applyPatch({ name: 'late', objects: [{ module: file, hash: sha256(src), functions: [{ name: 'version', replacement: () => 'new' }] }] });
     assert.equal(listPatches()[0]!.objects[0]!.patched, false);
     const m = loadCjs<{ atLoad: string; version(): string }>(src, 'late-cjs');
@@ -184,7 +168,7 @@ describe('scenario 4: modules that load later', () => {
   it('fails the load with an error naming the patch and the function when it cannot patch', async () => {
     const src = `function other() {} exports.other = other;`;
     const file = pathFor('late-bad', 'commonjs');
-    const { events, stop } = record();
+    const { events, stop } = recordEvents();
     await applyPatch({ name: 'needs-missing', objects: [{ module: file, functions: [{ name: 'missing', replacement: () => 0 }] }] });
     assert.throws(() => loadCjs(src, 'late-bad'), (e: Error) => /cannot load .*late-bad\.cjs.*needs-missing.*'missing'/s.test(e.message));
     stop();
@@ -200,7 +184,7 @@ describe('scenario 4: modules that load later', () => {
 });
 
 describe('transactional enable and bad input', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('refuses a wrong target hash and changes nothing', async () => {
     const m = loadCjs<{ add(a: number, b: number): number; mul(a: number, b: number): number }>(calcSource);
     const p = loadPatch({ name: 'bad-hash', objects: [{ module: m.file, hash: sha256('x'), functions: [{ name: 'add', replacement: () => 0 }] }] });
@@ -246,7 +230,7 @@ describe('transactional enable and bad input', () => {
 });
 
 describe('handles stay safe', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('a handle to a removed patch never affects a new patch of the same name', async () => {
     const m = loadCjs<{ add(a: number, b: number): number }>(calcSource);
     const old: PatchHandle = loadPatch({ name: 'same', objects: [] });

@@ -6,22 +6,13 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { getCore } from '../src/core/api.ts';
-import { applyPatch, listPatches, loadPatch, PatchError, shadow, type StateDefinition } from '../src/index.ts';
+import { applyPatch, loadPatch, PatchError, shadow, type StateDefinition } from '../src/index.ts';
 import type { StateContext } from '../src/state/states.ts';
 import { Deferred } from './helpers/gate.ts';
 import { loadCjs } from './support/instrumented.ts';
+import { cleanupPatches } from './support/patches.ts';
 
 getCore().events.setLog('off');
-
-async function cleanup(): Promise<void> {
-  for (const p of [...listPatches()].reverse()) {
-    const record = getCore().get(p.name)!;
-    // blockDisable states are meant to stay; tests unblock them to leave the process clean.
-    for (const st of record.states) (st.def as { blockDisable?: boolean }).blockDisable = false;
-    if (record.status === 'enabled') await getCore().disable(record).catch(() => undefined);
-    if (record.status === 'disabled') getCore().remove(record);
-  }
-}
 
 const src = `function greet(n) { return 'hello ' + n; } exports.greet = greet;`;
 type Mod = { greet(n: string): string };
@@ -35,7 +26,7 @@ function logged(log: string[], patch: string, id: string, extra: Partial<StateDe
 }
 
 describe('scenario 5: failing pre_patch', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('refuses the enable, changes nothing, and tears down only what was set up', async () => {
     const m = loadCjs<Mod>(src);
     const log: string[] = [];
@@ -59,7 +50,7 @@ describe('scenario 5: failing pre_patch', () => {
 });
 
 describe('scenario 9: states across patches', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
 
   it('introduces a state (pre then post) and removes it on disable (pre then post unpatch)', async () => {
     const m = loadCjs<Mod>(src);
@@ -142,7 +133,7 @@ describe('scenario 9: states across patches', () => {
 });
 
 describe('states own shadow variables', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('a removed state frees every shadow variable of its id, running destructors', async () => {
     const destroyed: unknown[] = [];
     shadow.define('conn-meta', { destructor: (_obj: object, data: unknown) => { destroyed.push(data); } });
@@ -170,7 +161,7 @@ describe('states own shadow variables', () => {
 });
 
 describe('async callbacks', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
   it('awaits callbacks, and refuses another operation while they run', async () => {
     const m = loadCjs<Mod>(src);
     const gate = new Deferred<void>();
@@ -187,7 +178,7 @@ describe('async callbacks', () => {
 });
 
 describe('state lookups and module loads during a transition', () => {
-  beforeEach(cleanup);
+  beforeEach(cleanupPatches);
 
   it('getState finds a state of a patch; getPrevState sees the replaced one only during the transition', async () => {
     const { getState, getPrevState, runTask } = await import('../src/index.ts');

@@ -162,13 +162,18 @@ export class LivepatchCore {
    * transition. Resolves when the transition and the post callbacks are done.
    */
   enable(p: PatchRecord): Promise<void> {
+    return this.operate(p, 'enabled', () => this.startEnable(p));
+  }
+
+  /** Runs an operation's synchronous start; a refusal becomes a rejection, never a throw. */
+  private operate(p: PatchRecord, wanted: 'enabled' | 'disabled', start: () => Promise<void>): Promise<void> {
     let started: Promise<void>;
     try {
-      started = this.startEnable(p);
+      started = start();
     } catch (err) {
       started = Promise.reject(err);
     }
-    return this.settle(p, 'enabled', started);
+    return this.settle(p, wanted, started);
   }
 
   /**
@@ -250,13 +255,7 @@ export class LivepatchCore {
 
   /** Disables an enabled patch; mid-enable it reverses the transition. */
   disable(p: PatchRecord): Promise<void> {
-    let started: Promise<void>;
-    try {
-      started = this.startDisable(p);
-    } catch (err) {
-      started = Promise.reject(err);
-    }
-    return this.settle(p, 'disabled', started);
+    return this.operate(p, 'disabled', () => this.startDisable(p));
   }
 
   private startDisable(p: PatchRecord): Promise<void> {
