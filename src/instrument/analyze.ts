@@ -59,6 +59,8 @@ export interface FoundFunction {
   /** Why the function cannot be instrumented at all (it is then listed as refused), or null. */
   refusal: string | null;
   callee: CalleeRef | null;
+  /** The function (or an arrow inside it) reads its `arguments` object. */
+  usesArguments: boolean;
 }
 
 interface ClassFrame {
@@ -353,8 +355,8 @@ class Analyzer {
     switch (node.type) {
       case 'Identifier': {
         const name = str(node, 'name')!;
-        if (name !== 'arguments' && name !== 'undefined')
-          this.refs.push({ name, scope: ctx.scope });
+        if (name === 'arguments') markArguments(ctx.scope);
+        else if (name !== 'undefined') this.refs.push({ name, scope: ctx.scope });
         return null;
       }
       case 'FunctionExpression':
@@ -696,6 +698,7 @@ class Analyzer {
       newTargetOk: arrow && ctx.inFunction,
       refusal: null,
       callee: null,
+      usesArguments: false,
     };
     scope.fn = found;
     this.functions.push(found);
@@ -897,3 +900,18 @@ function isStatementType(type: string): boolean {
 }
 
 export { FUNCTION_TYPES };
+
+/**
+ * `arguments` belongs to the nearest non-arrow function: that function materializes its arguments
+ * object anyway, so its entry check may forward it at no extra cost.
+ */
+function markArguments(from: Scope): void {
+  for (let s: Scope | null = from; s !== null; s = s.parent) {
+    if (s.kind !== 'function') continue;
+    if (s.fn === null) return; // field initializer or static block: no arguments object
+    if (!s.fn.arrow) {
+      s.fn.usesArguments = true;
+      return;
+    }
+  }
+}
