@@ -11,12 +11,23 @@ export interface Row {
   /** value / baseline, measured in the same run. */
   readonly ratio: number;
   readonly note?: string;
+  /** The target this row is held to, in words (`ratio ≤ 1.02`, `< 1 ms pause`). */
+  readonly target?: string;
+  /** Whether the target was met (only with `target`). */
+  readonly met?: boolean;
 }
 
 export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Smallest and largest value, for a `min–max` spread in notes. */
+export function spread(xs: readonly number[], digits = 3): string {
+  if (xs.length === 0) return '-';
+  return `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 }
 
 export function machine(): string {
@@ -24,12 +35,27 @@ export function machine(): string {
   return `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 }
 
+/** The 1-minute load average, to show how busy the machine was while measuring. */
+export function load(): string {
+  return os.loadavg()[0]!.toFixed(2);
+}
+
+/** A ratio target: met when the ratio is at most `max`. */
+export function ratioTarget(ratio: number, max: number): { target: string; met: boolean } {
+  return { target: `ratio ≤ ${max}`, met: ratio <= max };
+}
+
 export function report(title: string, rows: readonly Row[]): void {
-  const lines = [`\n${title} — ${machine()}`];
+  const lines = [`\n${title} — ${machine()}, load ${load()}`];
   const w = Math.max(...rows.map((r) => r.name.length));
   for (const r of rows) {
-    lines.push(`  ${r.name.padEnd(w)}  ${r.value.padStart(18)}  vs ${r.baseline.padEnd(24)} ratio ${r.ratio.toFixed(3)}${r.note !== undefined ? `  (${r.note})` : ''}`);
+    const target =
+      r.target !== undefined ? `  [${r.target}: ${r.met === true ? 'met' : 'MISSED'}]` : '';
+    lines.push(
+      `  ${r.name.padEnd(w)}  ${r.value.padStart(18)}  vs ${r.baseline.padEnd(24)} ratio ${r.ratio.toFixed(3)}${target}${r.note !== undefined ? `  (${r.note})` : ''}`,
+    );
   }
   console.log(lines.join('\n'));
-  for (const r of rows) console.log(`BENCH ${JSON.stringify({ title, machine: machine(), ...r })}`);
+  for (const r of rows)
+    console.log(`BENCH ${JSON.stringify({ title, machine: machine(), load: load(), ...r })}`);
 }

@@ -1,0 +1,147 @@
+/**
+ * What in the generated code costs, on a library workload: typescript's transpileModule (default)
+ * or acorn parsing its 240 KB bundle (`--target acorn`). The library is instrumented by the real
+ * instrumenter (bench/.build/dist), then the generated text is edited into variants, each
+ * measured in lock step against the plain library (bench/child/check-variant.mjs):
+ *   as generated   the check exactly as the loader emits it
+ *   no arguments   the gate call passes `null` instead of `arguments`
+ *   no scope       the gate call passes `undefined` instead of the scope accessor arrow
+ *   no module accessor  the header does not register the module accessor (whose assignments
+ *                  make every top-level binding of the module "maybe assigned" for V8)
+ *   var header     slot bindings declared with `var` instead of `const` (no TDZ checks)
+ *   no check       the module header only, no entry checks
+ * and some combinations.
+ * The child also counts GCs per operation, which shows where the time goes (allocation).
+ *
+ * `node bench/check-shape.ts [--quick] [--target acorn|typescript] [--variants 'no check|no arguments'] [--sessions n] [--node-args "--flag …"]`
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { lockstepSessions } from './lib/lockstep.ts';
+import { freshDir, loaderPaths, QUICK, REPO } from './lib/proc.ts';
+import { median, report, type Row } from './report.ts';
+
+interface VariantResult {
+  ops: number;
+  minorPerOp: number;
+  majorPerOp: number;
+}
+
+const TARGETS: Record<string, string> = {
+  acorn: 'node_modules/acorn/dist/acorn.js',
+  typescript: 'node_modules/typescript/lib/typescript.js',
+};
+const target = argValue('--target') ?? 'typescript';
+if (TARGETS[target] === undefined)
+  throw new Error(`--target must be one of ${Object.keys(TARGETS).join(', ')}`);
+const libFile = path.join(REPO, TARGETS[target]);
+const source = fs.readFileSync(libFile, 'utf8');
+const url = pathToFileURL(libFile).href;
+const dist = path.dirname(path.dirname(loaderPaths().table));
+const { instrument } = (await import(
+  path.join(dist, 'instrument', 'transform.js')
+)) as typeof import('../src/instrument/transform.ts');
+const result = instrument(source, {
+  url,
+  format: 'commonjs',
+  filename: libFile,
+  sourceMap: false,
+});
+
+const dir = freshDir('check-shape');
+const metaFile = path.join(dir, 'meta.json');
+fs.writeFileSync(
+  metaFile,
+  JSON.stringify({
+    url,
+    hash: 'bench',
+    functions: result.functions,
+    refused: result.refused,
+    moduleBindings: result.moduleBindings,
+  }),
+);
+
+const P = result.prefix;
+const p = P.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const check = new RegExp(`/\\*${p}\\[\\*/if\\(${p}\\d+\\.g!==null\\)\\{.*?/\\*\\]${p}\\*/`, 'g');
+const scope = new RegExp(
+  `\\(${p}o,${p}n,${p}v,${p}w\\)=>\\{switch\\(${p}n\\)\\{.*?\\}\\}\\);if\\(${p}r!==`,
+  'g',
+);
+// The edits, on the generated text (docs/architecture.md has the shapes).
+// Tempered `(?:(?!/\*\]).)*?`: never runs past the end of one generated region into another.
+const exprCheck = new RegExp(
+  `\\{if\\(${p}\\d+\\.g!==null\\)\\{(?:(?!/\\*\\]).)*?\\}return\\(/\\*\\]${p}\\*/`,
+  'g',
+);
+const moduleAccessor = new RegExp(
+  `${p}m\\.b\\(\\(${p}o,${p}n,${p}v\\)=>\\{switch\\(${p}n\\)\\{.*?\\}\\}\\);`,
+);
+const noArguments = (c: string): string =>
+  c.replaceAll('(this,arguments,new.target,', '(this,null,new.target,');
+const noScope = (c: string): string => c.replace(scope, `undefined);if(${P}r!==`);
+const noCheck = (c: string): string => c.replace(check, '').replace(exprCheck, `{return(/*]${P}*/`);
+const noModuleAccessor = (c: string): string => c.replace(moduleAccessor, '');
+const VARIANTS: { name: string; edit: (code: string) => string }[] = [
+  { name: 'as generated', edit: (c) => c },
+  { name: 'no arguments', edit: noArguments },
+  { name: 'no scope accessor', edit: noScope },
+  { name: 'no module accessor', edit: noModuleAccessor },
+  { name: 'var header', edit: (c) => c.replace(`const ${P}m=`, `var ${P}m=`) },
+  { name: 'no arguments, no module accessor', edit: (c) => noModuleAccessor(noArguments(c)) },
+  { name: 'no check', edit: noCheck },
+  { name: 'no check, no module accessor', edit: (c) => noModuleAccessor(noCheck(c)) },
+];
+
+const SESSIONS = Number(argValue('--sessions') ?? 1);
+// Diagnostic runs pin the young generation (for instance `--node-args "--min-semi-space-size=16
+// --max-semi-space-size=16"`): V8 otherwise sizes it by heuristics that put whole processes into
+// a fast or a slow GC regime at random, which swamps the effect of the check's shape.
+const nodeArgs = argValue('--node-args')?.split(' ').filter(Boolean) ?? [];
+const only = argValue('--variants')?.split('|');
+const opts = { warmupMs: QUICK ? 1000 : 2500, rounds: QUICK ? 4 : 10, roundMs: 400 };
+const rows: Row[] = [];
+for (const v of VARIANTS.filter((x) => only === undefined || only.includes(x.name))) {
+  const code = v.edit(result.code);
+  if (v.name !== 'as generated' && code === result.code) {
+    console.error(
+      `bench: check-shape: variant '${v.name}' changed nothing (the generated shape changed); skipped`,
+    );
+    continue;
+  }
+  const file = path.join(dir, `${v.name.replace(/\W+/g, '-')}.cjs`);
+  fs.writeFileSync(file, code);
+  const r = await lockstepSessions<VariantResult>(
+    SESSIONS,
+    {
+      script: 'check-variant.mjs',
+      args: [target, 'plain', metaFile, 'lockstep'],
+      opts: { instrumented: false, nodeArgs },
+    },
+    {
+      script: 'check-variant.mjs',
+      args: [target, file, metaFile, 'lockstep'],
+      opts: { instrumented: false, nodeArgs },
+    },
+    opts,
+  );
+  const ratio = median(r.ratios);
+  rows.push({
+    name: `${target}, ${v.name}`,
+    value: `${(median(r.a) * ratio).toFixed(2)} ms/op`,
+    baseline: `${median(r.a).toFixed(2)} ms/op plain`,
+    ratio,
+    note: `${r.ratios.length} round pairs, sessions ${r.sessionRatios.map((x) => x.toFixed(3)).join(' ')}; GCs per operation: minor ${r.bResult.minorPerOp.toFixed(2)} vs ${r.aResult.minorPerOp.toFixed(2)}, major ${r.bResult.majorPerOp.toFixed(2)} vs ${r.aResult.majorPerOp.toFixed(2)}; code ${(code.length / 1024).toFixed(0)} KB vs ${(source.length / 1024).toFixed(0)} KB`,
+  });
+}
+report(
+  `Entry check shape: variants of instrumented ${target} vs plain (CPU time per operation${nodeArgs.length > 0 ? `; node ${nodeArgs.join(' ')}` : ''})`,
+  rows,
+);
+
+function argValue(flag: string): string | undefined {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}

@@ -1,0 +1,43 @@
+// Loading a large dependency graph, for the load-time benchmark: `load.mjs <graph>`.
+//   typescript  require('typescript'): one 9 MB CommonJS module (parse and instrument cost)
+//   eslint      ESLint's Linter with the recommended rules, run once: ~260 CommonJS modules
+//   prettier    import('prettier') and format a line (loads its TypeScript and estree plugins): ESM
+// Prints the in-process load time and this process's CPU time; the parent times the whole
+// process from spawn to exit.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpuMs, emit, instrumentation, loaderStats } from './common.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(path.join(repo, 'package.json'));
+
+const graphs = {
+  typescript() {
+    const ts = require('typescript');
+    return typeof ts.createProgram;
+  },
+  eslint() {
+    const { Linter } = require('eslint');
+    const js = require('@eslint/js');
+    return new Linter({ configType: 'flat' }).verify('var a = 1;\n', [js.configs.recommended])
+      .length;
+  },
+  async prettier() {
+    const prettier = await import('prettier');
+    return (await prettier.format('const a = {b:1}', { parser: 'typescript' })).length;
+  },
+};
+
+const [graph] = process.argv.slice(2);
+const t0 = performance.now();
+await graphs[graph]();
+const loadMs = performance.now() - t0;
+const cpu = cpuMs();
+emit({
+  graph,
+  loadMs,
+  cpuMs: cpu,
+  instrumentation: await instrumentation('/node_modules/'),
+  loader: await loaderStats(),
+});

@@ -1,0 +1,107 @@
+/**
+ * Load time of large dependency graphs (bench/child/load.mjs): typescript (one 9 MB CommonJS
+ * module), eslint (~260 CommonJS modules) and prettier (ESM, plugins loaded on first use).
+ * Every run is a fresh process, timed from spawn to exit:
+ *   plain        `node load.mjs <graph>`
+ *   cold         under the loader with an empty transform cache (LIVEPATCH_CACHE_DIR fresh)
+ *   warm         under the loader with the cache filled by an earlier run
+ *   plain + V8 cache  plain node with Node's compile cache warm (NODE_COMPILE_CACHE): the loader
+ *                turns Node's compile cache on next to its own, so this is the like-for-like
+ *                baseline for the warm start.
+ * The modes are interleaved within each repetition, in an order that flips every repetition;
+ * medians over repetitions. Target: warm ≤ 1.1 × plain.
+ *
+ * `node bench/load.ts [--quick] [--graph typescript,eslint]`
+ */
+import { freshDir, QUICK, runChild } from './lib/proc.ts';
+import { median, ratioTarget, report, spread, type Row } from './report.ts';
+
+interface LoadResult {
+  loadMs: number;
+  cpuMs: number;
+  instrumentation: { modules: number; functions: number };
+  loader: { modules: number; instrumented: number; cached: number } | null;
+}
+
+const GRAPHS = [
+  { graph: 'typescript', label: 'typescript (require, 1 module, 9 MB)' },
+  { graph: 'eslint', label: 'eslint (Linter + recommended, ~260 CJS modules)' },
+  { graph: 'prettier', label: 'prettier (ESM import + format)' },
+];
+const REPS = QUICK ? 2 : 5;
+const COLD_REPS = QUICK ? 1 : 3;
+const only = argValue('--graph')?.split(',');
+const INCLUDE = 'node_modules';
+
+const rows: Row[] = [];
+for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph))) {
+  const warmDir = freshDir(`load-warm-${g.graph}`);
+  const v8Dir = freshDir(`load-v8-${g.graph}`);
+  const modes = {
+    plain: { instrumented: false, env: {} },
+    plainV8: { instrumented: false, env: { NODE_COMPILE_CACHE: v8Dir } },
+    warm: { instrumented: true, env: { LIVEPATCH_INCLUDE: INCLUDE, LIVEPATCH_CACHE_DIR: warmDir } },
+    cold: { instrumented: true, env: { LIVEPATCH_INCLUDE: INCLUDE } },
+  } as const;
+  type Mode = keyof typeof modes;
+  const wall: Record<Mode, number[]> = { plain: [], plainV8: [], warm: [], cold: [] };
+  const cpu: Record<Mode, number[]> = { plain: [], plainV8: [], warm: [], cold: [] };
+  // Fill the warm caches (ours and Node's) first.
+  const primed = await runChild<LoadResult>('load.mjs', [g.graph], modes.warm);
+  await runChild<LoadResult>('load.mjs', [g.graph], modes.plainV8);
+  let info = primed.result.instrumentation;
+  for (let rep = 0; rep < REPS; rep++) {
+    const order: Mode[] = [
+      'plain',
+      'warm',
+      'plainV8',
+      ...(rep < COLD_REPS ? (['cold'] as Mode[]) : []),
+    ];
+    if (rep % 2 === 1) order.reverse();
+    for (const mode of order) {
+      const opts =
+        mode === 'cold'
+          ? {
+              ...modes.cold,
+              env: { ...modes.cold.env, LIVEPATCH_CACHE_DIR: freshDir('load-cold') },
+            }
+          : modes[mode];
+      const r = await runChild<LoadResult>('load.mjs', [g.graph], { ...opts, timeoutMs: 300_000 });
+      wall[mode].push(r.wallMs);
+      cpu[mode].push(r.result.cpuMs);
+      if (mode === 'warm') {
+        info = r.result.instrumentation;
+        if (r.result.loader !== null && r.result.loader.instrumented > 0) {
+          console.error(
+            `bench: load ${g.graph}: warm run instrumented ${r.result.loader.instrumented} modules (cache misses)`,
+          );
+        }
+      }
+    }
+  }
+  if (info.functions === 0) throw new Error(`bench: load ${g.graph}: nothing was instrumented`);
+  const m = (mode: Mode): number => median(wall[mode]);
+  const c = (mode: Mode): number => median(cpu[mode]);
+  const warmRatio = m('warm') / m('plain');
+  rows.push({
+    name: `${g.label}: warm start`,
+    value: `${m('warm').toFixed(0)} ms`,
+    baseline: `${m('plain').toFixed(0)} ms plain`,
+    ratio: warmRatio,
+    ...ratioTarget(warmRatio, 1.1),
+    note: `${info.functions} functions in ${info.modules} modules; vs plain with V8 compile cache (${m('plainV8').toFixed(0)} ms): ${(m('warm') / m('plainV8')).toFixed(2)}x; CPU ratio ${(c('warm') / c('plain')).toFixed(2)}; warm runs ${spread(wall.warm, 0)} ms`,
+  });
+  rows.push({
+    name: `${g.label}: cold start`,
+    value: `${m('cold').toFixed(0)} ms`,
+    baseline: `${m('plain').toFixed(0)} ms plain`,
+    ratio: m('cold') / m('plain'),
+    note: `empty transform cache; ${wall.cold.length} runs ${spread(wall.cold, 0)} ms; CPU ratio ${(c('cold') / c('plain')).toFixed(2)}`,
+  });
+}
+report('Load time: plain vs instrumented, cold and warm transform cache (process wall time)', rows);
+
+function argValue(flag: string): string | undefined {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
