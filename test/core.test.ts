@@ -221,11 +221,19 @@ describe('transactional enable and bad input', () => {
     await assert.rejects(async () => p.enable(), (e: PatchError) => e.code === 'EKIND');
   });
 
-  it('refuses an unknown module with a hint', async () => {
+  it('accepts a module that is not loaded yet: enabling waits for it (a late module)', async () => {
     const p = loadPatch({ name: 'nomod', objects: [{ module: 'src/does-not-exist.js', functions: [{ name: 'f', replacement: () => 0 }] }] });
-    // Not loaded yet is legal (a late module); enabling succeeds and waits for it.
     await p.enable();
     assert.equal(p.info().objects[0]!.loaded, 0);
+    assert.equal(p.info().objects[0]!.patched, false);
+  });
+
+  it('a direct redirect() of a module that is not loaded names the fix', async () => {
+    const { redirect } = await import('../src/index.ts');
+    assert.throws(
+      () => redirect({ module: 'src/does-not-exist.js', function: 'f' }, () => 0),
+      (e: Error & { code?: string }) => e.code === 'ENOMODULE' && /Name it by path relative to the app root/.test(e.message),
+    );
   });
 });
 

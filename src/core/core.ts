@@ -4,7 +4,7 @@
  * load later before their code runs. Every operation verifies everything first and changes
  * nothing when verification fails. Semantics follow the kernel's livepatch (docs/patches.md).
  */
-import { gateFor, pushEntry, refresh, removeEntry, setGateFactory, stackOf, type StackEntry } from '../runtime/redirect.ts';
+import { gateFor, pushEntry, refresh, removeEntry, replacementKindProblem, setGateFactory, type StackEntry } from '../runtime/redirect.ts';
 import type { Gate, Slot } from '../runtime/slot.ts';
 import { table, getAppRoot, type LoadedModule } from '../runtime/table.ts';
 import { defaultTransitionOptions, Transition, type TaskSide, type TransitionOptions, type TransitionReport } from '../transition/transition.ts';
@@ -595,16 +595,8 @@ interface Plan {
 }
 
 function checkKind(p: PatchRecord, fn: PatchFunc, slot: Slot): void {
-  const info = slot.info;
-  if (!info.generator) return;
-  const ctor = (Object.getPrototypeOf(fn.replacement) as { constructor?: { name?: string } } | null)?.constructor?.name;
-  const want = info.async ? 'AsyncGeneratorFunction' : 'GeneratorFunction';
-  if (ctor !== want) {
-    throw new PatchError(
-      `patch '${p.name}': the replacement for ${slot.label} must be ${info.async ? 'an async generator function (async function*)' : 'a generator function (function*)'}, as the original is`,
-      'EKIND',
-    );
-  }
+  const problem = replacementKindProblem(slot, fn.replacement!);
+  if (problem !== null) throw new PatchError(`patch '${p.name}': ${problem}`, 'EKIND');
 }
 
 /** Does an object's module spec name this loaded module? (Inverse of table.match.) */
@@ -621,4 +613,3 @@ function sameModule(a: string, b: string): boolean {
   return a.replace(/^\.\//, '') === b.replace(/^\.\//, '');
 }
 
-export { stackOf };

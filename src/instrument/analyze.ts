@@ -7,7 +7,7 @@
  * parse; this pass does only what the entry check needs (declarations, references, function
  * boundaries) in one walk.
  */
-import { type Node, FUNCTION_TYPES, bool, field, forEachChild, list, str } from './walk.ts';
+import { type Node, bool, field, forEachChild, list, str } from './walk.ts';
 import type { CalleeRef, FunctionKind } from './types.ts';
 
 type BindingKind = 'var' | 'let' | 'const' | 'function' | 'class' | 'param' | 'import' | 'catch';
@@ -899,7 +899,6 @@ function isStatementType(type: string): boolean {
   return STATEMENT_TYPES.has(type);
 }
 
-export { FUNCTION_TYPES };
 
 /**
  * `arguments` belongs to the nearest non-arrow function: that function materializes its arguments

@@ -60,12 +60,6 @@ export function bool(node: Node, key: string): boolean {
   return node[key] === true;
 }
 
-export const FUNCTION_TYPES = new Set([
-  'FunctionDeclaration',
-  'FunctionExpression',
-  'ArrowFunctionExpression',
-]);
-
 /** Maps UTF-16 offsets to 1-based lines and 0-based columns. */
 export class LineIndex {
   private readonly starts: number[] = [0];

@@ -5,7 +5,7 @@
  * original code. While the stack's top is a no-op or the stack is empty, the slot has no gate
  * and the function runs at full speed.
  */
-import { callContextFor, enterCall } from './context.ts';
+import { enterCall } from './context.ts';
 import type { Gate, Slot } from './slot.ts';
 import { table, LookupError } from './table.ts';
 
@@ -91,22 +91,20 @@ function validateReplacement(slot: Slot, replacement: Replacement | null): void 
   if (typeof replacement !== 'function') {
     throw new TypeError(`the replacement for ${slot.label} must be a function, got ${typeof replacement}`);
   }
-  const info = slot.info;
-  const kind = replacementKind(replacement);
-  const want = info.async && info.generator ? 'async generator' : info.generator ? 'generator' : info.async ? 'async' : null;
-  if (info.generator && kind !== want) {
-    throw new TypeError(
-      `the replacement for ${slot.label} must be ${want === 'async generator' ? 'an async generator function (async function*)' : 'a generator function (function*)'}: the original is a ${want}, so its callers iterate what it returns`,
-    );
-  }
+  const problem = replacementKindProblem(slot, replacement);
+  if (problem !== null) throw new TypeError(problem);
 }
 
-function replacementKind(fn: Replacement): string | null {
-  const ctor = Object.getPrototypeOf(fn)?.constructor?.name as string | undefined;
-  if (ctor === 'AsyncGeneratorFunction') return 'async generator';
-  if (ctor === 'GeneratorFunction') return 'generator';
-  if (ctor === 'AsyncFunction') return 'async';
-  return null;
+/**
+ * Why `replacement` cannot stand in for the slot's function, or null. Generators need a
+ * generator of the same kind: their callers iterate what they return.
+ */
+export function replacementKindProblem(slot: Slot, replacement: Replacement): string | null {
+  const info = slot.info;
+  if (!info.generator) return null;
+  const ctor = (Object.getPrototypeOf(replacement) as { constructor?: { name?: string } } | null)?.constructor?.name;
+  if (ctor === (info.async ? 'AsyncGeneratorFunction' : 'GeneratorFunction')) return null;
+  return `the replacement for ${slot.label} must be ${info.async ? 'an async generator function (async function*)' : 'a generator function (function*)'}, as the original is: its callers iterate what it returns`;
 }
 
 /** Target of a redirection: a loaded module and a function in it. */
@@ -161,4 +159,3 @@ export function redirect(target: FunctionTarget, replacement: Replacement, owner
   };
 }
 
-export { callContextFor };
