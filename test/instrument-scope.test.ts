@@ -18,7 +18,7 @@ function patch(m: Loaded<unknown>, name: string, replacement: Fn): { remove(): v
 }
 
 describe('module top-level bindings', () => {
-  it('ES module: read and write let/var/function/class bindings, read imports; const and imports stay read-only', async () => {
+  it('ES module: read every binding, write those the program assigns; const, imports and never-assigned bindings stay read-only', async () => {
     const dep = await loadEsm<Exports>(
       `export const base = 10; export function helper() { return 'helper'; }`,
     );
@@ -29,6 +29,7 @@ describe('module top-level bindings', () => {
       const LIMIT = 3;
       function util() { return 'util'; }
       class Model { static kind() { return 'model'; } }
+      export function reset() { legacy = 'v'; }
       export function bump() { counter++; return counter; }
       export function state() { return [counter, legacy, LIMIT, base]; }
     `);
@@ -40,6 +41,12 @@ describe('module top-level bindings', () => {
       const Model = ctx.get('Model') as { kind(): string };
       assert.throws(() => ctx.set('LIMIT', 4), TypeError);
       assert.throws(() => ctx.set('base', 1), TypeError);
+      // Never assigned by the program: a setter would make V8 treat it as mutable everywhere.
+      assert.throws(
+        () => ctx.set('util', () => 'x'),
+        /'util' is read-only .*never assigns it.*shadow variable/,
+      );
+      assert.throws(() => ctx.set('Model', null), TypeError);
       assert.throws(() => ctx.get('notABinding'), /not reachable.*reachable: .*counter/s);
       return [
         ctx.get('base'),
@@ -61,15 +68,18 @@ describe('module top-level bindings', () => {
       'counter',
       'helper',
       'legacy',
+      'reset',
       'state',
       'util',
     ]);
   });
 
-  it('CommonJS: reads require, module and exports; assigning a function binding replaces it for the module', () => {
+  it('CommonJS: reads require, module and exports; assigning a binding the program assigns changes it for the module', () => {
     const m = loadCjs<Exports>(`
       const path = require('node:path');
-      function greet() { return 'hello'; }
+      function hello() { return 'hello'; }
+      let greet = hello;
+      exports.setGreet = function setGreet(fn) { greet = fn; };
       exports.run = function run() { return greet(); };
       exports.join = function join() { return path.join('a', 'b'); };
     `);
@@ -79,6 +89,7 @@ describe('module top-level bindings', () => {
       const mod = ctx.get('module') as NodeJS.Module;
       assert.equal(ctx.get('exports'), mod.exports);
       ctx.set('greet', () => 'replaced binding');
+      assert.throws(() => ctx.set('hello', () => 'no'), /'hello' is read-only/);
       return (req('node:path') as typeof import('node:path')).posix.join('x', 'y');
     });
     assert.equal(m.exports['join']!(), 'x/y');
@@ -284,10 +295,10 @@ describe('this in arrows of a derived constructor', () => {
       class Base {}
       class Derived extends Base {
         constructor() {
-          const probe = () => 'orig';
-          const seen = [probe()];
+          const probe = (after) => (after ? this : 'orig');
+          const seen = [probe(false)];
           super();
-          seen.push(probe());
+          seen.push(probe(true));
           this.seen = seen;
         }
       }
@@ -298,6 +309,29 @@ describe('this in arrows of a derived constructor', () => {
     assert.equal(d.seen[0], undefined);
     assert.equal(d.seen[1], d);
     r.remove();
+  });
+});
+
+describe('this and new.target of arrows', () => {
+  it('are the enclosing ones when the original arrow reads them, undefined when it does not', () => {
+    const m = loadCjs<Record<string, new () => { reads(): unknown; ignores(): unknown }>>(`
+      function Maker() {
+        this.reads = () => [this, new.target];
+        this.ignores = () => 'ignores';
+      }
+      module.exports = { Maker };
+    `);
+    const seen = (): unknown => {
+      const ctx = callContext();
+      return [ctx.this, ctx.newTarget];
+    };
+    const r1 = patch(m, 'Maker>this.reads', seen);
+    const r2 = patch(m, 'Maker>this.ignores', seen);
+    const made = new m.exports['Maker']!();
+    assert.deepEqual(made.reads(), [made, m.exports['Maker']]);
+    assert.deepEqual(made.ignores(), [undefined, undefined]);
+    r1.remove();
+    r2.remove();
   });
 });
 
@@ -442,5 +476,95 @@ describe('callContext().original', () => {
 
   it('callContext() outside a replacement call is an error', () => {
     assert.throws(() => callContext(), /outside a replacement call/);
+  });
+});
+
+describe('which bindings a replacement may assign', () => {
+  it('exactly those the program itself assigns after declaring them', () => {
+    const m = loadCjs<Exports>(`
+      let assigned = 0, compound = 0, updated = 0, destructured = 0, renamed = 0, looped = 0;
+      let onlyInitialized = 0;
+      var once = 1;
+      var twice = 1;
+      var twice = 2;
+      var plain;
+      function declared() {}
+      class Declared {}
+      for (let i = 0; i < 2; i++) { var inLoop = i; }
+      function writer(list) {
+        assigned = 1; compound += 1; updated++;
+        [destructured] = list; ({ key: renamed } = { key: 1 });
+        for (looped of list);
+        plain = 1;
+      }
+      exports.probe = function probe() {
+        return [assigned, compound, updated, destructured, renamed, looped, onlyInitialized, once, twice, plain, declared, Declared, inLoop, writer];
+      };
+    `);
+    const writable: string[] = [];
+    const readOnly: string[] = [];
+    const r = patch(m, 'probe', () => {
+      const ctx = callContext();
+      for (const name of [
+        'assigned',
+        'compound',
+        'updated',
+        'destructured',
+        'renamed',
+        'looped',
+        'onlyInitialized',
+        'once',
+        'twice',
+        'plain',
+        'declared',
+        'Declared',
+        'inLoop',
+        'writer',
+      ]) {
+        try {
+          ctx.set(name, ctx.get(name));
+          writable.push(name);
+        } catch (e) {
+          assert.ok(e instanceof TypeError, `${name}: ${String(e)}`);
+          readOnly.push(name);
+        }
+      }
+      return null;
+    });
+    m.exports['probe']!();
+    r.remove();
+    assert.deepEqual(writable, [
+      'assigned',
+      'compound',
+      'updated',
+      'destructured',
+      'renamed',
+      'looped',
+      'twice',
+      'plain',
+      'inLoop',
+    ]);
+    assert.deepEqual(readOnly, ['onlyInitialized', 'once', 'declared', 'Declared', 'writer']);
+  });
+
+  it('applies to enclosing function variables too', () => {
+    const m = loadCjs<Exports>(`
+      function make() {
+        let count = 0;
+        const step = 1;
+        function bump() { count += step; return count; }
+        return bump;
+      }
+      exports.bump = make();
+    `);
+    const r = patch(m, 'make>bump', () => {
+      const ctx = callContext();
+      ctx.set('count', 41);
+      assert.throws(() => ctx.set('step', 2), /'step' is read-only/);
+      return (ctx.get('count') as number) + (ctx.get('step') as number);
+    });
+    assert.equal(m.exports['bump']!(), 42);
+    r.remove();
+    assert.equal(m.exports['bump']!(), 42);
   });
 });

@@ -14,6 +14,14 @@ type BindingKind = 'var' | 'let' | 'const' | 'function' | 'class' | 'param' | 'i
 
 interface Binding {
   readonly kind: BindingKind;
+  /**
+   * Some code of the program assigns the binding after its declaration. Only such bindings get a
+   * setter in the generated scope accessors: an assignment there, even one never run, makes V8
+   * treat the variable as mutable, and every read of it in the program pays for that.
+   */
+  assigned?: boolean;
+  /** `var` declarators with an initializer seen so far (a second one is an assignment). */
+  inits?: number;
 }
 
 /** A lexical scope. `boundary` scopes are functions (and class field / static-block bodies). */
@@ -49,7 +57,7 @@ export interface FoundFunction {
   readonly start: number;
   readonly scope: Scope;
   /** Free variables of the function (and its nested functions) bound in enclosing function scopes. */
-  readonly free: Set<string>;
+  readonly free: Map<string, Binding>;
   readonly privates: readonly string[];
   readonly superAccess: boolean;
   /** Arrow functions inside a derived constructor must not read `this` eagerly. */
@@ -61,6 +69,16 @@ export interface FoundFunction {
   callee: CalleeRef | null;
   /** The function (or an arrow inside it) reads its `arguments` object. */
   usesArguments: boolean;
+  /**
+   * The function's own code (or an arrow inside it) reads `this`, `new.target` or `super`. The
+   * entry check of an arrow passes the enclosing `this` / `new.target` only when the arrow reads
+   * it: naming them in an arrow makes V8 keep them in a heap context allocated on every call of
+   * the enclosing function. Likewise the scope accessor offers `super` only to a method that uses
+   * it (an arrow reading `super` captures `this`, with the same per-call cost for the method).
+   */
+  usesThis: boolean;
+  usesNewTarget: boolean;
+  usesSuper: boolean;
 }
 
 interface ClassFrame {
@@ -79,6 +97,8 @@ interface Ctx {
   readonly inFunction: boolean;
   /** Sloppy scripts (CommonJS) hoist block-level function declarations to the function (Annex B). */
   readonly annexB: boolean;
+  /** Inside a loop of the current function: a `var` initializer there runs more than once. */
+  readonly inLoop?: boolean;
 }
 
 interface Ref {
@@ -86,9 +106,16 @@ interface Ref {
   readonly scope: Scope;
 }
 
+/** A write to a name: an assignment, or a `var` initializer (an assignment when not the only one). */
+interface Write extends Ref {
+  readonly init: boolean;
+}
+
 export interface Analysis {
   readonly functions: FoundFunction[];
   readonly moduleBindings: string[];
+  /** Module-level bindings some code assigns (see Binding.assigned). */
+  readonly assignedModuleBindings: ReadonlySet<string>;
 }
 
 const CJS_WRAPPER_BINDINGS = ['exports', 'require', 'module', '__filename', '__dirname'];
@@ -113,12 +140,16 @@ export function analyze(program: Node, source: string, commonjs: boolean): Analy
   return {
     functions: analyzer.functions,
     moduleBindings: [...moduleScope.names.keys()],
+    assignedModuleBindings: new Set(
+      [...moduleScope.names].filter(([, b]) => b.assigned === true).map(([n]) => n),
+    ),
   };
 }
 
 class Analyzer {
   readonly functions: FoundFunction[] = [];
   private readonly refs: Ref[] = [];
+  private readonly writes: Write[] = [];
   /** Callee bindings to resolve after the walk: [function, scope where the binding is looked up]. */
   private readonly pendingCallees: { fn: FoundFunction; from: Scope }[] = [];
 
@@ -219,6 +250,10 @@ class Analyzer {
       case 'VariableDeclaration':
         this.variableDeclaration(node, ctx);
         return;
+      case 'WhileStatement':
+      case 'DoWhileStatement':
+        this.generic(node, { ...ctx, inLoop: true });
+        return;
       case 'FunctionDeclaration': {
         const id = field(node, 'id');
         this.fn(node, ctx, id !== null ? str(id, 'name')! : 'default', node.start);
@@ -267,7 +302,9 @@ class Analyzer {
       case 'ForInStatement':
       case 'ForOfStatement': {
         const scope = new Scope('block', ctx.scope);
-        const inner = { ...ctx, scope };
+        const inner = { ...ctx, scope, inLoop: true };
+        const left = field(node, 'left');
+        if (left !== null && left.type !== 'VariableDeclaration') this.markWrites(left, inner);
         for (const key of ['init', 'left', 'test', 'update', 'right']) {
           const part = field(node, key);
           if (part === null) continue;
@@ -331,6 +368,7 @@ class Analyzer {
       const id = field(d, 'id');
       this.declarePattern(id, scope, bindingKind, ctx);
       const init = field(d, 'init');
+      if (init !== null && kind === 'var') this.markWrites(id, ctx, ctx.inLoop !== true);
       if (init !== null) {
         const hint = id !== null && id.type === 'Identifier' ? str(id, 'name')! : undefined;
         const owner = hint !== undefined ? { binding: hint, path: [] } : undefined;
@@ -389,6 +427,7 @@ class Analyzer {
         return null;
       case 'AssignmentExpression': {
         const left = field(node, 'left')!;
+        this.markWrites(left, ctx);
         this.expr(left, ctx);
         const target = assignmentTarget(left);
         const plain = str(node, 'operator') === '=';
@@ -431,11 +470,21 @@ class Analyzer {
         this.expr(field(node, 'left'), ctx, hint);
         this.expr(field(node, 'right'), ctx, hint);
         return null;
-      case 'MetaProperty':
       case 'ThisExpression':
+        markLexical(ctx.scope, 'usesThis');
+        return null;
       case 'Super':
+        markLexical(ctx.scope, 'usesSuper');
+        return null;
+      case 'MetaProperty':
+        if (str(field(node, 'meta')!, 'name') === 'new') markLexical(ctx.scope, 'usesNewTarget');
+        return null;
       case 'Literal':
       case 'PrivateIdentifier':
+        return null;
+      case 'UpdateExpression':
+        this.markWrites(field(node, 'argument'), ctx);
+        this.expr(field(node, 'argument'), ctx);
         return null;
       case 'ParenthesizedExpression':
       case 'ChainExpression':
@@ -691,7 +740,7 @@ class Analyzer {
       name,
       start,
       scope,
-      free: new Set(),
+      free: new Map(),
       privates: ctx.classes.flatMap((c) => c.privates),
       superAccess: superOk,
       thisUnsafe: arrow && ctx.inDerivedCtor,
@@ -699,6 +748,9 @@ class Analyzer {
       refusal: null,
       callee: null,
       usesArguments: false,
+      usesThis: false,
+      usesNewTarget: false,
+      usesSuper: false,
     };
     scope.fn = found;
     this.functions.push(found);
@@ -739,6 +791,14 @@ class Analyzer {
 
   /** Resolves every reference; a reference crossing function boundaries makes the name free there. */
   resolve(): void {
+    for (const w of this.writes) {
+      let s: Scope | null = w.scope;
+      while (s !== null && !s.names.has(w.name)) s = s.parent;
+      const b = s?.names.get(w.name);
+      if (b === undefined) continue; // a global
+      if (!w.init) b.assigned = true;
+      else if ((b.inits = (b.inits ?? 0) + 1) > 1) b.assigned = true;
+    }
     for (const ref of this.refs) {
       let s: Scope | null = ref.scope;
       const crossed: FoundFunction[] = [];
@@ -748,7 +808,40 @@ class Analyzer {
         s = s.parent;
       }
       if (s === null || s.kind === 'module') continue; // global or module-level: module accessor
-      for (const f of crossed) f.free.add(ref.name);
+      const binding = s.names.get(ref.name)!;
+      for (const f of crossed) f.free.set(ref.name, binding);
+    }
+  }
+
+  /** Records the names an assignment target (or a `var` declarator) writes. */
+  private markWrites(target: Node | null, ctx: Ctx, init = false): void {
+    if (target === null) return;
+    switch (target.type) {
+      case 'Identifier':
+        this.writes.push({ name: str(target, 'name')!, scope: ctx.scope, init });
+        return;
+      case 'ParenthesizedExpression':
+        this.markWrites(field(target, 'expression'), ctx, init);
+        return;
+      case 'AssignmentPattern':
+        this.markWrites(field(target, 'left'), ctx, init);
+        return;
+      case 'RestElement':
+        this.markWrites(field(target, 'argument'), ctx, init);
+        return;
+      case 'ArrayPattern':
+        for (const el of list(target, 'elements')) this.markWrites(el, ctx, init);
+        return;
+      case 'ObjectPattern':
+        for (const prop of list(target, 'properties'))
+          this.markWrites(
+            field(prop, prop.type === 'RestElement' ? 'argument' : 'value'),
+            ctx,
+            init,
+          );
+        return;
+      default:
+        return; // member expressions write properties, not bindings
     }
   }
 
@@ -769,7 +862,7 @@ class Analyzer {
       } else if (lookup(fn.scope, callee.binding) !== s) {
         fn.callee = null; // shadowed between: the function's accessor would read something else
       } else {
-        fn.free.add(callee.binding);
+        fn.free.set(callee.binding, s.names.get(callee.binding)!);
         fn.callee = { ...callee, viaModule: false };
       }
     }
@@ -899,6 +992,18 @@ function isStatementType(type: string): boolean {
   return STATEMENT_TYPES.has(type);
 }
 
+/**
+ * `this`, `new.target` and `super` belong to the nearest non-arrow function; every arrow between
+ * the use and that function reads them too (lexically), and so does the function itself.
+ */
+function markLexical(from: Scope, use: 'usesThis' | 'usesNewTarget' | 'usesSuper'): void {
+  for (let s: Scope | null = from; s !== null; s = s.parent) {
+    if (s.kind !== 'function') continue;
+    if (s.fn === null) return; // field initializer or static block
+    s.fn[use] = true;
+    if (!s.fn.arrow) return;
+  }
+}
 
 /**
  * `arguments` belongs to the nearest non-arrow function: that function materializes its arguments

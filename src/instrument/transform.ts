@@ -20,7 +20,7 @@ import type {
 import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 4;
+export const TRANSFORM_VERSION = 5;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -96,9 +96,9 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
       generator: f.generator,
       line,
       column,
-      scope: [...f.free].sort(),
+      scope: [...f.free.keys()].sort(),
       privates: f.privates,
-      superAccess: f.superAccess,
+      superAccess: f.superAccess && f.usesSuper,
       tracked,
       ...(untrackedReason !== undefined ? { untrackedReason } : {}),
       ...(f.callee !== null ? { callee: f.callee } : {}),
@@ -121,7 +121,14 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     if (index !== undefined) gen.instrumentFunction(f, index, infos[index]!, plans.get(f)!);
   }
 
-  gen.header(program, infos.length, analysis.moduleBindings, opts, commonjs);
+  gen.header(
+    program,
+    infos.length,
+    analysis.moduleBindings,
+    analysis.assignedModuleBindings,
+    opts,
+    commonjs,
+  );
 
   const code = out.toString();
   let map: SourceMapV3 | null = null;
@@ -173,9 +180,19 @@ class Generator {
     const T = `${p}t`;
     // In a derived constructor `this` does not exist before super() returns: read it lazily.
     const lazyThis = '(()=>{try{return this}catch{}})()';
+    // An arrow passes the enclosing `this` / `new.target` only if it reads them itself: naming
+    // them would make V8 allocate a context for them on every call of the enclosing function.
     const thisExpr =
-      f.kind === 'derived-constructor' ? 'undefined' : f.thisUnsafe ? lazyThis : 'this';
-    const ntExpr = f.arrow ? (f.newTargetOk ? 'new.target' : 'undefined') : 'new.target';
+      f.kind === 'derived-constructor' || (f.arrow && !f.usesThis && !f.usesSuper)
+        ? 'undefined'
+        : f.thisUnsafe
+          ? lazyThis
+          : 'this';
+    const ntExpr = f.arrow
+      ? f.newTargetOk && f.usesNewTarget
+        ? 'new.target'
+        : 'undefined'
+      : 'new.target';
     // Tracked functions count their live frame in the calling task for the whole run of the
     // body or of the replacement (awaited / delegated inside the try), see src/transition/tasks.ts.
     const trackStart = tracked ? `const ${T}=${slot}.e();try{` : '';
@@ -224,9 +241,15 @@ class Generator {
     // forwards `arguments` only where the function reads it anyway or where the parameters are
     // bound from defaults (the replacement must see the raw arguments to apply its own).
     const simpleOrRest = params.every(
-      (q, i) => q.type === 'Identifier' || (q.type === 'RestElement' && i === params.length - 1 && field(q, 'argument')!.type === 'Identifier'),
+      (q, i) =>
+        q.type === 'Identifier' ||
+        (q.type === 'RestElement' &&
+          i === params.length - 1 &&
+          field(q, 'argument')!.type === 'Identifier'),
     );
-    const names = params.map((q) => str(q.type === 'RestElement' ? field(q, 'argument')! : q, 'name'));
+    const names = params.map((q) =>
+      str(q.type === 'RestElement' ? field(q, 'argument')! : q, 'name'),
+    );
     const duplicateNames = new Set(names).size !== names.length; // sloppy `function f(a, a)`
     let argsExpr = 'arguments';
     if (f.arrow || (simpleOrRest && !f.usesArguments && !duplicateNames)) {
@@ -252,10 +275,7 @@ class Generator {
       at = stmt.end;
       needsSemicolon = this.source.charCodeAt(stmt.end - 1) !== 59; /* ; */
     }
-    this.out.appendLeft(
-      at,
-      `${open}${needsSemicolon ? ';' : ''}${check}${close}`,
-    );
+    this.out.appendLeft(at, `${open}${needsSemicolon ? ';' : ''}${check}${close}`);
     if (tracked) this.out.appendLeft(body.end - 1, `${open}${finallyText}${close}`);
   }
 
@@ -311,18 +331,29 @@ class Generator {
         (name === 'yield' && f.generator)
       )
         continue;
-      cases.push(`case${JSON.stringify(name)}:return ${O}===0?${name}:(${name}=${V})`);
+      cases.push(this.bindingCase(name, f.free.get(name)?.assigned === true));
     }
     for (const priv of info.privates) {
       cases.push(
         `case"${priv}":return ${O}===2?${V}.${priv}:${O}===3?(${V}.${priv}=${W}):${priv} in ${V}`,
       );
     }
-    if (f.superAccess) cases.push(`case"super":return super[${V}]`);
+    if (info.superAccess) cases.push(`case"super":return super[${V}]`);
     if (f.kind === 'derived-constructor')
       cases.push(`case"super()":return(super(...${V}),this)`, `case"this":return this`);
     if (cases.length === 0) return 'undefined';
     return `(${O},${N},${V},${W})=>{switch(${N}){${cases.join(';')}}}`;
+  }
+
+  /**
+   * One name of a scope accessor: reads it, and writes it only when the program itself assigns it
+   * somewhere (see Binding.assigned). Otherwise a write returns the module record `M`, which the
+   * runtime turns into a TypeError (src/runtime/context.ts), as it does for `const`.
+   */
+  private bindingCase(name: string, assigned: boolean): string {
+    const { p } = this;
+    const write = assigned ? `(${name}=${p}v)` : `${p}m`;
+    return `case${JSON.stringify(name)}:return ${p}o===0?${name}:${write}`;
   }
 
   /** Module header: binds slots (and the module-level accessor) before any module code runs. */
@@ -330,6 +361,7 @@ class Generator {
     program: Node,
     count: number,
     bindings: readonly string[],
+    assigned: ReadonlySet<string>,
     opts: InstrumentOptions,
     commonjs: boolean,
   ): void {
@@ -338,7 +370,7 @@ class Generator {
     const O = `${p}o`;
     const N = `${p}n`;
     const V = `${p}v`;
-    const cases = bindings.map((b) => `case${JSON.stringify(b)}:return ${O}===0?${b}:(${b}=${V})`);
+    const cases = bindings.map((b) => this.bindingCase(b, assigned.has(b)));
     const accessor = `${M}.b((${O},${N},${V})=>{switch(${N}){${cases.join(';')}}});`;
     let text: string;
     if (commonjs) {
@@ -346,7 +378,11 @@ class Generator {
       // A CommonJS module may declare its own `globalThis` or `Symbol` at top level (lodash's
       // per-method packages do `var Symbol = root.Symbol`): reach the global object by a name the
       // module does not shadow.
-      const global = !bindings.includes('globalThis') ? 'globalThis' : !bindings.includes('Function') ? 'Function("return this")()' : '(0,eval)("this")';
+      const global = !bindings.includes('globalThis')
+        ? 'globalThis'
+        : !bindings.includes('Function')
+          ? 'Function("return this")()'
+          : '(0,eval)("this")';
       text = `const ${M}=(${global})[(${global}).Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(opts.url)})${slots};${accessor}`;
     } else {
       const names = Array.from({ length: count }, (_, i) => `s${i} as ${p}${i},`).join('');
@@ -456,7 +492,6 @@ function isPure(node: Node, earlierParams: ReadonlySet<string>, source: string):
       return false;
   }
 }
-
 
 function isSpace(c: number): boolean {
   return (

@@ -16,7 +16,13 @@ let curThis: unknown;
 let curNewTarget: unknown;
 let curScope: ScopeAccessor | undefined;
 
-export function enterCall(slot: Slot, fn: Replacement, self: unknown, newTarget: unknown, scope: ScopeAccessor | undefined): void {
+export function enterCall(
+  slot: Slot,
+  fn: Replacement,
+  self: unknown,
+  newTarget: unknown,
+  scope: ScopeAccessor | undefined,
+): void {
   curSlot = slot;
   curFn = fn;
   curThis = self;
@@ -79,7 +85,9 @@ export function callContextFor(
     const reachable = [...local, ...moduleNames].sort();
     throw new ReferenceError(
       `'${name}' is not reachable from the replacement of ${target}: it is neither a variable the original uses from an enclosing function nor a top-level binding of the module` +
-        (reachable.length > 0 ? ` (reachable: ${reachable.slice(0, 20).join(', ')}${reachable.length > 20 ? ', …' : ''})` : ''),
+        (reachable.length > 0
+          ? ` (reachable: ${reachable.slice(0, 20).join(', ')}${reachable.length > 20 ? ', …' : ''})`
+          : ''),
     );
   };
   const privateAccessor = (name: string): ScopeAccessor => {
@@ -92,7 +100,10 @@ export function callContextFor(
     return scope;
   };
   const requireScope = (what: string, ok: boolean): ScopeAccessor => {
-    if (!ok || scope === undefined) throw new SyntaxError(`${what} is not available in the replacement of ${target}: the original is not a ${what === 'super(...)' ? 'derived class constructor' : 'method'}`);
+    if (!ok || scope === undefined)
+      throw new SyntaxError(
+        `${what} is not available in the replacement of ${target}: the original is not a ${what === 'super(...)' ? 'derived class constructor' : 'method'}`,
+      );
     return scope;
   };
 
@@ -102,7 +113,13 @@ export function callContextFor(
     newTarget,
     get: (name) => binding(name).accessor(ScopeOp.get, name),
     set: (name, value) => {
-      binding(name).accessor(ScopeOp.set, name, value);
+      // The generated accessor answers a write to a binding the program never assigns with the
+      // module record instead of assigning it (src/instrument/transform.ts, bindingCase).
+      if (binding(name).accessor(ScopeOp.set, name, value) === mod) {
+        throw new TypeError(
+          `'${name}' is read-only to the replacement of ${target}: the program never assigns it (a const, an import, a function or class declaration, or a variable only initialized), and making it assignable would slow down every read of it. Keep new state in a shadow variable (docs/shadow.md) or in a new binding of the patch`,
+        );
+      }
     },
     getPrivate: (obj, name) => privateAccessor(name)(ScopeOp.privateGet, name, obj),
     setPrivate: (obj, name, value) => {
@@ -111,7 +128,11 @@ export function callContextFor(
     hasPrivate: (obj, name) => privateAccessor(name)(ScopeOp.privateHas, name, obj) === true,
     superGet: (key) => requireScope('super', info.superAccess)(ScopeOp.superGet, 'super', key),
     superCall: (...args) => {
-      const value = requireScope('super(...)', info.kind === 'derived-constructor')(ScopeOp.superCall, 'super()', args);
+      const value = requireScope('super(...)', info.kind === 'derived-constructor')(
+        ScopeOp.superCall,
+        'super()',
+        args,
+      );
       self = value;
       return value;
     },
@@ -135,13 +156,21 @@ function callBelow(
   const callee = originalFunction(slot, self, scope);
   if (slot.info.generator) {
     const it = Reflect.apply(callee, self, args) as Iterator<unknown>;
-    return slot.info.async ? bypassAsyncGenerator(slot, it as unknown as AsyncIterator<unknown>) : bypassGenerator(slot, it);
+    return slot.info.async
+      ? bypassAsyncGenerator(slot, it as unknown as AsyncIterator<unknown>)
+      : bypassGenerator(slot, it);
   }
   slot.bypass = true;
   try {
     // An arrow's newTarget is its enclosing function's (informational): an arrow is only called.
     const construct = newTarget !== undefined && slot.info.kind !== 'arrow';
-    return construct ? Reflect.construct(callee as unknown as new (...a: unknown[]) => unknown, args, newTarget as AnyFunction) : Reflect.apply(callee, self, args);
+    return construct
+      ? Reflect.construct(
+          callee as unknown as new (...a: unknown[]) => unknown,
+          args,
+          newTarget as AnyFunction,
+        )
+      : Reflect.apply(callee, self, args);
   } finally {
     slot.bypass = false;
   }
@@ -156,7 +185,10 @@ function* bypassGenerator(slot: Slot, it: Iterator<unknown>): Generator<unknown,
     slot.bypass = false;
   }
 }
-async function* bypassAsyncGenerator(slot: Slot, it: AsyncIterator<unknown>): AsyncGenerator<unknown, unknown, unknown> {
+async function* bypassAsyncGenerator(
+  slot: Slot,
+  it: AsyncIterator<unknown>,
+): AsyncGenerator<unknown, unknown, unknown> {
   slot.bypass = true;
   try {
     return yield* { [Symbol.asyncIterator]: () => it };
@@ -168,30 +200,49 @@ async function* bypassAsyncGenerator(slot: Slot, it: AsyncIterator<unknown>): As
 type AnyFunction = (...args: never[]) => unknown;
 
 /** The function object whose original code runs under a bypass (see FunctionInfo.callee). */
-function originalFunction(slot: Slot, self: unknown, scope: ScopeAccessor | undefined): AnyFunction {
+function originalFunction(
+  slot: Slot,
+  self: unknown,
+  scope: ScopeAccessor | undefined,
+): AnyFunction {
   const { callee } = slot.info;
   const fail = (why: string): never => {
-    throw new Error(`the original code of ${slot.label} cannot be called from a replacement: ${why}`);
+    throw new Error(
+      `the original code of ${slot.label} cannot be called from a replacement: ${why}`,
+    );
   };
   if (callee === undefined) {
-    return fail('the function is anonymous and not bound to a name or property the runtime can reach; replace it without calling the original, or patch its caller');
+    return fail(
+      'the function is anonymous and not bound to a name or property the runtime can reach; replace it without calling the original, or patch its caller',
+    );
   }
   let value: unknown;
   if (callee.binding === 'this') {
     value = self;
   } else {
     const accessor = callee.viaModule ? slot.module.accessor : scope;
-    if (accessor === null || accessor === undefined) return fail(`the binding '${callee.binding}' is not reachable`);
+    if (accessor === null || accessor === undefined)
+      return fail(`the binding '${callee.binding}' is not reachable`);
     value = accessor(ScopeOp.get, callee.binding) as unknown;
   }
-  const isObject = (v: unknown): v is object => v !== null && (typeof v === 'object' || typeof v === 'function');
-  for (const key of callee.path ?? []) value = isObject(value) ? (value as Record<string, unknown>)[key] : undefined;
+  const isObject = (v: unknown): v is object =>
+    v !== null && (typeof v === 'object' || typeof v === 'function');
+  for (const key of callee.path ?? [])
+    value = isObject(value) ? (value as Record<string, unknown>)[key] : undefined;
   if (callee.member !== undefined) {
-    const owner = callee.member.onPrototype ? (value as { prototype?: unknown } | null)?.prototype : value;
-    const desc = isObject(owner) ? Object.getOwnPropertyDescriptor(owner, callee.member.key) : undefined;
+    const owner = callee.member.onPrototype
+      ? (value as { prototype?: unknown } | null)?.prototype
+      : value;
+    const desc = isObject(owner)
+      ? Object.getOwnPropertyDescriptor(owner, callee.member.key)
+      : undefined;
     value = desc?.[callee.member.accessor];
   }
-  const where = [callee.binding, ...(callee.path ?? []), ...(callee.member !== undefined ? [callee.member.key] : [])].join('.');
+  const where = [
+    callee.binding,
+    ...(callee.path ?? []),
+    ...(callee.member !== undefined ? [callee.member.key] : []),
+  ].join('.');
   if (typeof value !== 'function') return fail(`'${where}' no longer holds the function`);
   return value as AnyFunction;
 }
