@@ -20,7 +20,7 @@ import type {
 import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 5;
+export const TRANSFORM_VERSION = 6;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -121,9 +121,11 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     if (index !== undefined) gen.instrumentFunction(f, index, infos[index]!, plans.get(f)!);
   }
 
+  const early = found.filter((f) => slotOf.has(f) && f.early).map((f) => slotOf.get(f)!);
   gen.header(
     program,
     infos.length,
+    early,
     analysis.moduleBindings,
     analysis.assignedModuleBindings,
     opts,
@@ -360,6 +362,7 @@ class Generator {
   header(
     program: Node,
     count: number,
+    early: readonly number[],
     bindings: readonly string[],
     assigned: ReadonlySet<string>,
     opts: InstrumentOptions,
@@ -385,8 +388,16 @@ class Generator {
           : '(0,eval)("this")';
       text = `const ${M}=(${global})[(${global}).Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(opts.url)})${slots};${accessor}`;
     } else {
-      const names = Array.from({ length: count }, (_, i) => `s${i} as ${p}${i},`).join('');
-      text = `import{${names}m as ${M}}from${JSON.stringify(SLOTS_SPECIFIER)};${accessor}`;
+      // Functions that may run before this body (FoundFunction.early) read their slot through an
+      // import binding, which the slots module initializes first; the others through a const,
+      // which V8 folds (an import binding is a cell load and a hole check on every call).
+      const imported = new Set(early);
+      const names = early.map((i) => `s${i} as ${p}${i},`).join('');
+      const local = Array.from({ length: count }, (_, i) => i)
+        .filter((i) => !imported.has(i))
+        .map((i) => `${p}${i}=${M}.s[${i}]`);
+      const consts = local.length > 0 ? `const ${local.join(',')};` : '';
+      text = `import{${names}m as ${M}}from${JSON.stringify(SLOTS_SPECIFIER)};${consts}${accessor}`;
     }
     let at = 0;
     if (this.source.startsWith('#!')) {

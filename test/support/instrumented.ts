@@ -13,7 +13,12 @@ import { instrument } from '../../src/instrument/transform.ts';
 import type { InstrumentResult } from '../../src/instrument/types.ts';
 import { installRuntime } from '../../src/runtime/global.ts';
 import { SLOTS_SPECIFIER, SLOTS_URL_PREFIX } from '../../src/runtime/key.ts';
-import { registerModule, slotsModuleSource, table, type LoadedModule } from '../../src/runtime/table.ts';
+import {
+  registerModule,
+  slotsModuleSource,
+  table,
+  type LoadedModule,
+} from '../../src/runtime/table.ts';
 
 installRuntime();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lp-test-'));
@@ -26,7 +31,10 @@ function hookSlots(): void {
   registerHooks({
     resolve(specifier, context, next) {
       if (specifier === SLOTS_SPECIFIER && context.parentURL !== undefined) {
-        return { url: `${SLOTS_URL_PREFIX}${encodeURIComponent(context.parentURL)}`, shortCircuit: true };
+        return {
+          url: `${SLOTS_URL_PREFIX}${encodeURIComponent(context.parentURL)}`,
+          shortCircuit: true,
+        };
       }
       return next(specifier, context);
     },
@@ -57,7 +65,11 @@ export function sha256(source: string): string {
   return createHash('sha256').update(source).digest('hex');
 }
 
-function prepare(source: string, format: 'commonjs' | 'module', name?: string): { file: string; url: string; result: InstrumentResult } {
+function prepare(
+  source: string,
+  format: 'commonjs' | 'module',
+  name?: string,
+): { file: string; url: string; result: InstrumentResult } {
   const file = pathFor(name ?? `m${++counter}`, format);
   const url = pathToFileURL(file).href;
   const result = instrument(source, { url, format, filename: file, sourceMap: false });
@@ -79,7 +91,19 @@ export function loadCjs<T = Record<string, unknown>>(source: string, name?: stri
   return { exports, module: table.byUrl(url)!, result, file };
 }
 
-export async function loadEsm<T = Record<string, unknown>>(source: string, name?: string): Promise<Loaded<T>> {
+/**
+ * Writes and registers an instrumented ES module without importing it (for module graphs that
+ * must exist as a whole before the first import, such as import cycles). Returns its URL.
+ */
+export function prepareEsm(source: string, name: string): string {
+  hookSlots();
+  return prepare(source, 'module', name).url;
+}
+
+export async function loadEsm<T = Record<string, unknown>>(
+  source: string,
+  name?: string,
+): Promise<Loaded<T>> {
   hookSlots();
   const { file, url, result } = prepare(source, 'module', name);
   const exports = (await import(url)) as T;
