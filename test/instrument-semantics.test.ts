@@ -181,18 +181,34 @@ describe('call semantics', () => {
       // allocation per call below TurboFan (docs/architecture.md).
       assert.deepEqual(seen, [receiver, receiver, undefined, [1], 1]);
       m.exports['plain']!.apply(receiver, []);
-      assert.deepEqual(seen[3], [undefined], 'a missing argument arrives as undefined, so defaults still apply');
+      assert.deepEqual(
+        seen[3],
+        [undefined],
+        'a missing argument arrives as undefined, so defaults still apply',
+      );
       r1.remove();
 
       const rv = patch(m, 'varargs', (...args: unknown[]) => ['patched', ...args]);
-      assert.deepEqual(m.exports['varargs']!(1, 2, 3), ['patched', 1, 2, 3], 'a function that reads arguments forwards all of them');
+      assert.deepEqual(
+        m.exports['varargs']!(1, 2, 3),
+        ['patched', 1, 2, 3],
+        'a function that reads arguments forwards all of them',
+      );
       rv.remove();
       const rr = patch(m, 'rest', (...args: unknown[]) => ['patched', ...args]);
-      assert.deepEqual(m.exports['rest']!(1, 2, 3), ['patched', 1, 2, 3], 'a rest parameter forwards the extra arguments');
+      assert.deepEqual(
+        m.exports['rest']!(1, 2, 3),
+        ['patched', 1, 2, 3],
+        'a rest parameter forwards the extra arguments',
+      );
       rr.remove();
 
       const r2 = patch(m, 'arrow', (...args: unknown[]) => ['patched', ...args]);
-      assert.deepEqual(m.exports['arrow']!(1, 2, 3), ['patched', 1], 'an arrow forwards its declared parameters');
+      assert.deepEqual(
+        m.exports['arrow']!(1, 2, 3),
+        ['patched', 1],
+        'an arrow forwards its declared parameters',
+      );
       r2.remove();
       const r3 = patch(m, 'concise', (...args: unknown[]) => args);
       assert.deepEqual(m.exports['concise']!('x', 'y'), []);
@@ -254,6 +270,8 @@ describe('call semantics', () => {
     export function opts({ a, b } , c = effect('c')) { return ['orig', a, b, c]; }
     export function defaults(x = 1, y = effect('y')) { return ['orig', x, y]; }
     export function pure(x = 1, y = 'two', z = {}) { return ['orig', x, y, z]; }
+    var state = 'S';
+    export function hoisted(fn = effect, s = state) { return ['orig', fn === effect, s]; }
     export const arrowOpts = ({ a } = {}, [b] = [effect('arr')]) => ['orig', a, b];
     export const arrowDefault = (x = 5) => ['orig', x];
     export class K { method({ k }) { return k; } static s([first]) { return first; } }
@@ -266,6 +284,7 @@ describe('call semantics', () => {
         patch(m, 'opts', ({ a = 'A', b = 'B' } = {}, c = 'C') => ['patched', a, b, c]),
         patch(m, 'defaults', (x = 'X', y = 'Y') => ['patched', x, y]),
         patch(m, 'pure', (x = 'X', y = 'Y', z = 'Z') => ['patched', x, y, z]),
+        patch(m, 'hoisted', (fn = 'F', s = 'S2') => ['patched', fn, s]),
         patch(m, 'arrowOpts', ({ a = 'A' } = {}, [b = 'B'] = []) => ['patched', a, b]),
         patch(m, 'arrowDefault', (x = 'X') => ['patched', x]),
         patch(m, 'K#method', ({ k = 'K' } = {}) => `patched ${k}`),
@@ -282,6 +301,13 @@ describe('call semantics', () => {
       assert.deepEqual(m.exports['defaults']!(), ['patched', 'X', 'Y']);
       assert.deepEqual(m.exports['defaults']!(undefined, 2), ['patched', 'X', 2]);
       assert.deepEqual(m.exports['pure']!(), ['patched', 'X', 'Y', 'Z']);
+      assert.deepEqual(m.exports['hoisted']!(), ['patched', 'F', 'S2']);
+      // Defaults that only read a var or a function declaration cannot have effects: the function
+      // keeps its parameter list and the in-body check (no per-call wrapper).
+      assert.match(
+        m.result.code,
+        /function hoisted\(fn = effect, s = state\) \{\/\*\$lp_\[\*\/if\(/,
+      );
       assert.deepEqual(m.exports['arrowOpts']!(), ['patched', 'A', 'B']);
       assert.deepEqual(m.exports['arrowDefault']!(), ['patched', 'X']);
       assert.deepEqual(m.exports['arrowDefault']!(undefined), ['patched', 'X']);
@@ -297,6 +323,7 @@ describe('call semantics', () => {
       for (const x of r) x.remove();
       assert.throws(() => m.exports['opts']!(), TypeError);
       assert.deepEqual(m.exports['defaults']!(), ['orig', 1, 'y']);
+      assert.deepEqual(m.exports['hoisted']!(), ['orig', true, 'S']);
       assert.deepEqual(m.exports['arrowOpts']!(), ['orig', undefined, 'arr']);
       assert.deepEqual(m.exports['arrowDefault']!(), ['orig', 5]);
       assert.equal(new K().method({ k: 1 }), 1);

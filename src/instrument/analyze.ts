@@ -1066,6 +1066,22 @@ function isStatementType(type: string): boolean {
 }
 
 /**
+ * Whether reading `name` from `f`'s parameter list reads a binding of an enclosing scope that
+ * exists, initialized, from that scope's start: a `var`, a function declaration, or a parameter of
+ * the CommonJS wrapper. Such a read can neither throw nor run code, so a parameter default that
+ * names it is free of effects (the function keeps its cheap in-body check; no wrapper).
+ */
+export function readsHoistedBinding(f: FoundFunction, name: string): boolean {
+  if (f.scope.names.has(name)) return false;
+  for (let s = f.scope.parent; s !== null; s = s.parent) {
+    const b = s.names.get(name);
+    if (b === undefined) continue;
+    return b.kind === 'var' || b.kind === 'function' || (b.kind === 'param' && s.kind === 'module');
+  }
+  return false;
+}
+
+/**
  * `this`, `new.target` and `super` belong to the nearest non-arrow function; every arrow between
  * the use and that function reads them too (lexically), and so does the function itself.
  */

@@ -8,7 +8,7 @@
  */
 import MagicString from 'magic-string';
 import { parseSync } from 'oxc-parser';
-import { analyze, type FoundFunction } from './analyze.ts';
+import { analyze, readsHoistedBinding, type FoundFunction } from './analyze.ts';
 import { type Node, LineIndex, bool, field, list, str } from './walk.ts';
 import type {
   FunctionInfo,
@@ -20,7 +20,7 @@ import type {
 import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 6;
+export const TRANSFORM_VERSION = 7;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -452,7 +452,7 @@ function planFor(f: FoundFunction, source: string): Plan {
     }
     if (q.type !== 'AssignmentPattern') return 'function-wrapper';
     const left = field(q, 'left')!;
-    if (left.type !== 'Identifier' || !isPure(field(q, 'right')!, earlier, source))
+    if (left.type !== 'Identifier' || !isPure(field(q, 'right')!, earlier, source, f))
       return 'function-wrapper';
     earlier.add(str(left, 'name')!);
   }
@@ -464,7 +464,12 @@ function planFor(f: FoundFunction, source: string): Plan {
  * defaults are all pure keeps its in-body check, since its replacement receives the raw
  * `arguments` and applies its own defaults.
  */
-function isPure(node: Node, earlierParams: ReadonlySet<string>, source: string): boolean {
+function isPure(
+  node: Node,
+  earlierParams: ReadonlySet<string>,
+  source: string,
+  f: FoundFunction,
+): boolean {
   switch (node.type) {
     case 'Literal':
     case 'FunctionExpression':
@@ -473,31 +478,35 @@ function isPure(node: Node, earlierParams: ReadonlySet<string>, source: string):
     case 'Identifier': {
       const name = str(node, 'name')!;
       return (
-        name === 'undefined' || name === 'NaN' || name === 'Infinity' || earlierParams.has(name)
+        name === 'undefined' ||
+        name === 'NaN' ||
+        name === 'Infinity' ||
+        earlierParams.has(name) ||
+        readsHoistedBinding(f, name)
       );
     }
     case 'TemplateLiteral':
       return list(node, 'expressions').length === 0;
     case 'ParenthesizedExpression':
-      return isPure(field(node, 'expression')!, earlierParams, source);
+      return isPure(field(node, 'expression')!, earlierParams, source, f);
     case 'UnaryExpression': {
       const op = str(node, 'operator');
       const arg = field(node, 'argument')!;
-      if (op === 'void' || op === '!') return isPure(arg, earlierParams, source);
+      if (op === 'void' || op === '!') return isPure(arg, earlierParams, source, f);
       return (
         (op === '-' || op === '+') && arg.type === 'Literal' && typeof arg['value'] !== 'object'
       );
     }
     case 'ArrayExpression':
       return list(node, 'elements').every(
-        (e) => e.type !== 'SpreadElement' && isPure(e, earlierParams, source),
+        (e) => e.type !== 'SpreadElement' && isPure(e, earlierParams, source, f),
       );
     case 'ObjectExpression':
       return list(node, 'properties').every((prop) => {
         if (prop.type !== 'Property' || bool(prop, 'computed')) return false;
         const key = field(prop, 'key')!;
         const keyText = key.type === 'Identifier' ? str(key, 'name') : key['value'];
-        return keyText !== '__proto__' && isPure(field(prop, 'value')!, earlierParams, source);
+        return keyText !== '__proto__' && isPure(field(prop, 'value')!, earlierParams, source, f);
       });
     default:
       return false;
