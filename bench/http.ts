@@ -12,7 +12,14 @@
  * `livepatch/register` starts for every request. Values are the baseline times the ratio, which
  * is the median over neighbouring batch pairs.
  *
- * `node bench/http.ts [--quick] [--control] [--include patterns] [--env K=V,…] [--node-args "…"]`
+ * On Node 22 both servers run with --experimental-async-context-frame, as `livepatch run` starts
+ * them (docs/consistency.md, "Cost"): without it AsyncLocalStorage is built on async hooks, and
+ * once the first request has run a task every promise in the process pays for them (an
+ * await-heavy loop measured 2.3x slower; this app awaits little, so its rows move by a few %).
+ * `--no-context-frame` measures that way, as `node --import livepatch/register` runs on Node 22.
+ *
+ * `node bench/http.ts [--quick] [--control] [--no-context-frame] [--include patterns]
+ *   [--env K=V,…] [--node-args "…"]`
  */
 import { freshDir, QUICK, runChild, startChild } from './lib/proc.ts';
 import { median, ratioTarget, report, spread, type Row } from './report.ts';
@@ -36,8 +43,8 @@ interface LoadResult {
 }
 
 // Experiments: `--include <patterns>` and `--env K=V,…` change what the instrumented server runs
-// with; `--node-args "…"` adds flags to both servers (e.g. --experimental-async-context-frame on
-// Node 22); `--control` adds an A/A run (both servers plain) that shows the harness's own bias.
+// with; `--node-args "…"` adds flags to both servers (e.g. --cpu-prof); `--control` adds an A/A
+// run (both servers plain) that shows the harness's own bias.
 const INSTRUMENTED = 'bench/child/http-server.mjs,bench/child/http-app.mjs';
 const extraEnv = Object.fromEntries(
   (argValue('--env')?.split(',') ?? []).map((kv) => [
@@ -45,7 +52,12 @@ const extraEnv = Object.fromEntries(
     kv.slice(kv.indexOf('=') + 1),
   ]),
 );
-const nodeArgs = argValue('--node-args')?.split(' ').filter(Boolean) ?? [];
+const MAJOR = Number(process.versions.node.split('.')[0]);
+const contextFrame =
+  MAJOR === 22 && !process.argv.includes('--no-context-frame')
+    ? ['--experimental-async-context-frame']
+    : [];
+const nodeArgs = [...contextFrame, ...(argValue('--node-args')?.split(' ').filter(Boolean) ?? [])];
 const CONFIGS = [
   {
     key: 'instrumented',
@@ -136,7 +148,7 @@ for (const c of CONFIGS) {
     baseline: `${rate.toFixed(0)} req/s plain`,
     ratio: rr,
     ...(c.target ? ratioTarget(rr, 1.02) : {}),
-    note: `${m.requests} measured requests, concurrency ${CONCURRENCY}, ${m.rate.ratio.length} batch pairs (${spread(m.rate.ratio)}); ${m.functions} functions instrumented`,
+    note: `${m.requests} measured requests, concurrency ${CONCURRENCY}, ${m.rate.ratio.length} batch pairs (${spread(m.rate.ratio)}); ${m.functions} functions instrumented${nodeArgs.length > 0 ? `; both servers run with ${nodeArgs.join(' ')}` : ''}`,
   });
   rows.push({
     name: `${c.key}: server CPU time per request`,

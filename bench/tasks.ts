@@ -1,9 +1,15 @@
 /**
  * Cost of the consistency model (issue 4), per Node major:
- *  1. an await-heavy async workload, instrumented (frame accounting on) vs the same code plain,
- *     with no patch loaded — and with a transition of a patch on that code in progress;
+ *  1. an await-heavy async workload, instrumented vs the same code plain, with no patch loaded
+ *     (frames counted per function only) — and with a transition of a patch on that code in
+ *     progress (frames counted per task). A third baseline is the plain code with the generated
+ *     `try { … } finally { }` around each body and nothing in it: the floor for the frame count
+ *     with that code shape (an async function's `finally` alone measured 5–15% on this workload);
  *  2. time for a transition to complete with 10,000 idle unbounded tasks, against the same
- *     transition with none.
+ *     transition with none;
+ *  3. what the task sources add to each HTTP request, in process and without a network: the
+ *     server's `emit('request', req, res)` with the response's 'finish' and 'close', with the
+ *     sources installed vs without (bench/http.ts measures whole requests, ±3% between batches).
  * Each measurement runs in its own process; subject and baseline alternate (ABAB) and the
  * medians are compared. Node binaries: this one, plus LIVEPATCH_BENCH_NODES (paths, comma-
  * separated), e.g. /tmp/nv24/node_modules/.bin/node. On Node 22 the async context frame flag is
@@ -23,7 +29,39 @@ async function parse(line) { await null; const [k, v] = line.split('='); return 
 async function total(lines) { let sum = 0; for (const l of lines) sum += (await parse(l)).v; return sum; }
 exports.total = total; exports.parse = parse;`;
 
+// The same code with the try/finally that instrumentation wraps around async bodies, and nothing in it.
+const WORKLOAD_FINALLY = `
+async function parse(line) { const t=0;try{ await null; const [k, v] = line.split('='); return { k, v: Number(v) }; }finally{} }
+async function total(lines) { const t=0;try{ let sum = 0; for (const l of lines) sum += (await parse(l)).v; return sum; }finally{} }
+exports.total = total; exports.parse = parse;`;
+
+/** ns per request of `server.emit('request')` plus the response's end events. */
+async function requestPath(withSources: boolean): Promise<number> {
+  const http = await import('node:http');
+  if (withSources) (await import('../src/transition/sources.ts')).installTaskSources();
+  const server = http.createServer(() => undefined);
+  const once = (): void => {
+    const req = new http.IncomingMessage(null as unknown as import('node:net').Socket);
+    req.method = 'GET';
+    req.url = '/products?q=red';
+    const res = new http.ServerResponse(req);
+    res.on('finish', () => undefined); // as the server's own resOnFinish
+    server.emit('request', req, res);
+    res.emit('finish');
+    res.emit('close');
+  };
+  const n = quick ? 50_000 : 200_000;
+  for (let i = 0; i < 50_000; i++) once();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) once();
+  return Number(process.hrtime.bigint() - t0) / n;
+}
+
 async function child(mode: string): Promise<void> {
+  if (mode === 'request-plain' || mode === 'request-tasks') {
+    process.stdout.write(JSON.stringify({ nsPerRequest: await requestPath(mode === 'request-tasks') }));
+    process.exit(0);
+  }
   const { getCore } = await import('../src/core/api.ts');
   const { loadPatch, runTask, runUnbounded } = await import('../src/index.ts');
   const { loadCjs } = await import('../test/support/instrumented.ts');
@@ -31,11 +69,11 @@ async function child(mode: string): Promise<void> {
   getCore().configureTransitions({ retryMs: 0, warnAfterMs: 0 });
   const lines = Array.from({ length: 200 }, (_, i) => `k${i}=${i}`);
 
-  if (mode === 'plain' || mode === 'instrumented' || mode === 'transition') {
+  if (mode === 'plain' || mode === 'finally' || mode === 'instrumented' || mode === 'transition') {
     let mod: { total(lines: string[]): Promise<number> };
-    if (mode === 'plain') {
+    if (mode === 'plain' || mode === 'finally') {
       const m = { exports: {} as Record<string, unknown> };
-      new Function('exports', WORKLOAD)(m.exports);
+      new Function('exports', mode === 'plain' ? WORKLOAD : WORKLOAD_FINALLY)(m.exports);
       mod = m.exports as typeof mod;
     } else {
       mod = loadCjs<typeof mod>(WORKLOAD).exports;
@@ -96,17 +134,21 @@ async function parent(): Promise<void> {
   for (const node of nodes) {
     const v = version(node);
     const plain: number[] = [];
+    const fin: number[] = [];
     const instr: number[] = [];
     const trans: number[] = [];
     for (let i = 0; i < reps; i++) {
       plain.push(run(node, 'plain')['nsPerCall']!);
+      fin.push(run(node, 'finally')['nsPerCall']!);
       instr.push(run(node, 'instrumented')['nsPerCall']!);
       trans.push(run(node, 'transition')['nsPerCall']!);
     }
     const p = median(plain);
+    const f = median(fin);
     const a = median(instr);
     const t = median(trans);
-    rows.push({ name: `${v}: async calls, no patch`, value: `${a.toFixed(0)} ns/call`, baseline: `${p.toFixed(0)} ns/call (plain)`, ratio: a / p, note: 'frame accounting on every instrumented async call' });
+    rows.push({ name: `${v}: async calls, no patch`, value: `${a.toFixed(0)} ns/call`, baseline: `${p.toFixed(0)} ns/call (plain)`, ratio: a / p, note: 'entry check and per-function frame count on every instrumented async call' });
+    rows.push({ name: `${v}: async calls, no patch, vs try/finally`, value: `${a.toFixed(0)} ns/call`, baseline: `${f.toFixed(0)} ns/call (plain + empty try/finally)`, ratio: a / f, note: `what instrumentation adds beyond the try/finally it wraps the body in (plain + try/finally is ${(f / p).toFixed(3)}x plain)` });
     rows.push({ name: `${v}: async calls, in transition`, value: `${t.toFixed(0)} ns/call`, baseline: `${p.toFixed(0)} ns/call (plain)`, ratio: t / p, note: 'the patched function is in a transition held open by a request' });
     const none: number[] = [];
     const many: number[] = [];
@@ -117,6 +159,15 @@ async function parent(): Promise<void> {
     const n0 = median(none);
     const n1 = median(many);
     rows.push({ name: `${v}: transition, 10,000 idle tasks`, value: `${n1.toFixed(2)} ms`, baseline: `${n0.toFixed(2)} ms (no tasks)`, ratio: n1 / n0, note: 'enable() call to completion' });
+    const bare: number[] = [];
+    const sourced: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      bare.push(run(node, 'request-plain')['nsPerRequest']!);
+      sourced.push(run(node, 'request-tasks')['nsPerRequest']!);
+    }
+    const r0 = median(bare);
+    const r1 = median(sourced);
+    rows.push({ name: `${v}: request task (in process)`, value: `${r1.toFixed(0)} ns/request`, baseline: `${r0.toFixed(0)} ns/request (no task sources)`, ratio: r1 / r0, note: `emit('request') + 'finish' + 'close' on a ServerResponse: ${(r1 - r0).toFixed(0)} ns per request for its task` });
   }
   report('Consistency model: task tracking and transitions', rows);
 }

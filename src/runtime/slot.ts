@@ -21,19 +21,28 @@ export type Gate = (
 ) => unknown;
 
 /**
- * Live-frame accounting of instrumented async functions and generators, installed by the task
- * module (src/transition/tasks.ts): `enter` returns a token that `leave` gets back.
+ * Who owns a live frame that began while a transition ran: the task it began in. `x` hands the
+ * frame back to it (src/transition/tasks.ts).
  */
-export interface FrameHooks {
-  enter(slot: Slot): unknown;
-  leave(slot: Slot, token: unknown): void;
+export interface FrameOwner {
+  left(slot: Slot): void;
 }
 
-const noFrameHooks: FrameHooks = { enter: () => undefined, leave() {} };
-let frameHooks: FrameHooks = noFrameHooks;
+/**
+ * Per-task frame accounting, installed by the running transition (src/transition/transition.ts)
+ * and removed when it ends. Between transitions it is null and frames are only counted per slot.
+ */
+export interface FrameTracker {
+  /** A frame begins in the current task; returns that task. */
+  enter(slot: Slot): FrameOwner;
+  /** The last live frame of `slot` that began between transitions ended. */
+  untrackedDrained(slot: Slot): void;
+}
 
-export function setFrameHooks(hooks: FrameHooks | null): void {
-  frameHooks = hooks ?? noFrameHooks;
+let tracker: FrameTracker | null = null;
+
+export function setFrameTracker(t: FrameTracker | null): void {
+  tracker = t;
 }
 
 export class Slot {
@@ -41,19 +50,36 @@ export class Slot {
   g: Gate | null = null;
   /** Set for exactly one call: run the original body (used by `callContext().original`). */
   bypass = false;
+  /**
+   * Live frames that began while no transition ran: their task is not tracked (that would cost an
+   * AsyncLocalStorage lookup and a map update on every call). A transition that starts while some
+   * are live treats them as held by every unbounded task that exists then (docs/consistency.md).
+   */
+  n = 0;
   readonly module: LoadedModule;
   readonly info: FunctionInfo;
   constructor(module: LoadedModule, info: FunctionInfo) {
     this.module = module;
     this.info = info;
   }
-  /** A tracked frame of this function starts (short names: they are written into every tracked body). */
-  e(): unknown {
-    return frameHooks.enter(this);
+  /**
+   * A frame of this async function / generator begins (short names: they are written into every
+   * such body). Between transitions only the counter moves; the token is `undefined`.
+   */
+  e(): FrameOwner | undefined {
+    if (tracker === null) {
+      this.n++;
+      return undefined;
+    }
+    return tracker.enter(this);
   }
-  /** A tracked frame of this function ended. */
-  x(token: unknown): void {
-    frameHooks.leave(this, token);
+  /** The frame that `e` returned `token` for ended (its `finally`). */
+  x(token: FrameOwner | undefined): void {
+    if (token === undefined) {
+      if (--this.n === 0 && tracker !== null) tracker.untrackedDrained(this);
+      return;
+    }
+    token.left(this);
   }
   /** `module > name[,pos]`, for messages. */
   get label(): string {

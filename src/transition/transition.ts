@@ -5,8 +5,11 @@
  * - a task created during the transition starts on the target side: new work never waits;
  * - a bounded task keeps the side it started on until it ends, so a request never mixes versions;
  * - an unbounded task switches when it holds no live frame — running or suspended — of a function
- *   in the transition. Switching happens only in checks that run outside any task's code (from a
- *   microtask or a timer), so no synchronous frame of an old version can be on the stack then;
+ *   in the transition. Frames that began during a transition are counted per task; frames that
+ *   began between transitions only per function (Slot.n), so each of those holds every unbounded
+ *   task that existed when the transition started. Switching happens only in checks that run
+ *   outside any task's code (from a microtask or a timer), so no synchronous frame of an old
+ *   version can be on the stack then;
  * - the transition completes when no task is left on the old side; force ends it at once;
  *   reversing flips the target, and tasks already switched come back under the same rules.
  *
@@ -14,9 +17,9 @@
  * side every task had when the transition started.
  */
 import type { PatchRecord } from '../core/patch.ts';
-import type { Slot } from '../runtime/slot.ts';
+import { setFrameTracker, type FrameTracker, type Slot } from '../runtime/slot.ts';
 import type { StatePlan } from '../state/states.ts';
-import { currentTask, liveTasks, rootTask, setTaskObserver, type Task, type TaskObserver } from './tasks.ts';
+import { currentTask, liveTasks, nextTaskId, rootTask, setTaskObserver, type Task, type TaskObserver } from './tasks.ts';
 
 export type TaskSide = 'patched' | 'unpatched';
 
@@ -41,16 +44,32 @@ export interface TransitionOptions {
 
 export const defaultTransitionOptions: TransitionOptions = { retryMs: 1000, warnAfterMs: 30_000, timeoutMs: 0, onTimeout: 'none' };
 
+/** Live frames of one function in the transition. */
+export interface HeldFrames {
+  /** `name in module`. */
+  readonly function: string;
+  readonly count: number;
+  /**
+   * 'this task': frames the task entered during the transition. 'not tracked': frames that began
+   * before the transition, whose task is not known; they hold every unbounded task that existed
+   * when the transition started.
+   */
+  readonly owner: 'this task' | 'not tracked';
+}
+
 export interface PendingTask {
   readonly task: number;
   readonly kind: 'bounded' | 'unbounded';
   readonly label: string;
   /** Milliseconds since the transition started. */
   readonly waitingMs: number;
-  /** Why it has not switched. */
-  readonly reason: 'in flight' | 'live frames';
+  /**
+   * Why it has not switched: a bounded task is 'in flight' until it ends; an unbounded task holds
+   * 'live frames' of its own, or only 'frames begun before the transition' (owner not tracked).
+   */
+  readonly reason: 'in flight' | 'live frames' | 'frames begun before the transition';
   /** Live frames of functions in the transition that hold it. */
-  readonly frames: readonly { readonly function: string; readonly count: number }[];
+  readonly frames: readonly HeldFrames[];
 }
 
 export interface TransitionReport {
@@ -60,11 +79,16 @@ export interface TransitionReport {
   readonly elapsedMs: number;
   readonly forced: boolean;
   readonly pending: readonly PendingTask[];
+  /**
+   * Live frames of functions in the transition that began before it started (owner not tracked),
+   * e.g. "2 frames of loop in src/worker.js that began before the transition".
+   */
+  readonly untracked: readonly HeldFrames[];
 }
 
 let nextTransitionId = 1;
 
-export class Transition implements TaskObserver {
+export class Transition implements TaskObserver, FrameTracker {
   readonly id = nextTransitionId++;
   readonly patch: PatchRecord;
   target: TaskSide;
@@ -84,6 +108,8 @@ export class Transition implements TaskObserver {
   private finished = false;
   private readonly pending = new Set<Task>();
   private checkQueued = false;
+  /** Tasks with a smaller id existed when the transition started: only they can hold untracked frames. */
+  private firstNewTask = 0;
   private timers: NodeJS.Timeout[] = [];
 
   constructor(patch: PatchRecord, target: TaskSide, owner: TransitionOwner, op: 'enable' | 'disable', plan: StatePlan, options: TransitionOptions = defaultTransitionOptions) {
@@ -131,8 +157,12 @@ export class Transition implements TaskObserver {
   }
 
   start(): Promise<void> {
-    for (const task of [rootTask, ...liveTasks]) this.pending.add(task);
+    this.firstNewTask = nextTaskId();
+    this.pending.add(rootTask);
+    for (const task of liveTasks) this.pending.add(task);
     setTaskObserver(this);
+    // From now on frames are counted per task; those that began before are counted per slot.
+    setFrameTracker(this);
     this.owner.events.emit('transition.started', { patch: this.patch.name, target: this.target, tasks: this.pending.size });
     const { retryMs, warnAfterMs, timeoutMs, onTimeout } = this.options;
     if (retryMs > 0) this.timers.push(setInterval(() => this.check(), retryMs).unref());
@@ -168,6 +198,16 @@ export class Transition implements TaskObserver {
     if (this.pending.has(task) && task.kind === 'unbounded' && this.slots().has(slot)) this.queueCheck();
   }
 
+  // Frame tracker (Slot.e / Slot.x while the transition runs).
+  enter(slot: Slot): Task {
+    const task = currentTask();
+    task.entered(slot);
+    return task;
+  }
+  untrackedDrained(slot: Slot): void {
+    if (this.slots().has(slot)) this.queueCheck();
+  }
+
   private queueCheck(): void {
     if (this.checkQueued || this.finished) return;
     this.checkQueued = true;
@@ -181,6 +221,7 @@ export class Transition implements TaskObserver {
   check(): boolean {
     if (this.finished) return true;
     const slots = this.slots();
+    const untracked = hasUntracked(slots);
     let switched = 0;
     for (const task of this.pending) {
       if (task.ended) {
@@ -192,6 +233,7 @@ export class Transition implements TaskObserver {
         continue;
       }
       if (task.kind === 'bounded') continue;
+      if (untracked && task.id < this.firstNewTask) continue;
       if (holdsFrames(task, slots)) continue;
       this.switchTask(task);
       switched++;
@@ -218,6 +260,7 @@ export class Transition implements TaskObserver {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     setTaskObserver(null);
+    setFrameTracker(null);
     this.owner.completeTransition(this).then(this.resolveDone, this.rejectDone);
   }
 
@@ -228,7 +271,8 @@ export class Transition implements TaskObserver {
   reverse(): Promise<void> {
     this.target = this.target === 'patched' ? 'unpatched' : 'patched';
     this.pending.clear();
-    for (const task of [rootTask, ...liveTasks]) if (this.sideOf(task) !== this.target) this.pending.add(task);
+    if (this.sideOf(rootTask) !== this.target) this.pending.add(rootTask);
+    for (const task of liveTasks) if (this.sideOf(task) !== this.target) this.pending.add(task);
     this.owner.reversed(this);
     this.queueCheck();
     return this.done;
@@ -248,17 +292,24 @@ export class Transition implements TaskObserver {
   report(): TransitionReport {
     const slots = this.slots();
     const now = Date.now();
+    const untracked: HeldFrames[] = [];
+    for (const slot of slots) if (slot.n > 0) untracked.push({ function: slot.label, count: slot.n, owner: 'not tracked' });
     const pending: PendingTask[] = [];
     for (const task of this.pending) {
       if (task.ended || this.sideOf(task) === this.target) continue;
-      const frames: { function: string; count: number }[] = [];
-      for (const [slot, count] of task.frames) if (count > 0 && slots.has(slot)) frames.push({ function: slot.label, count });
+      const frames: HeldFrames[] = [];
+      if (task.frames !== null) {
+        for (const [slot, count] of task.frames) if (count > 0 && slots.has(slot)) frames.push({ function: slot.label, count, owner: 'this task' });
+      }
+      const own = frames.length > 0;
+      const heldBefore = task.kind === 'unbounded' && task.id < this.firstNewTask && untracked.length > 0;
+      if (heldBefore) frames.push(...untracked);
       pending.push({
         task: task.id,
         kind: task.kind,
         label: task.label,
         waitingMs: now - this.startedAt,
-        reason: task.kind === 'bounded' ? 'in flight' : 'live frames',
+        reason: task.kind === 'bounded' ? 'in flight' : heldBefore && !own ? 'frames begun before the transition' : 'live frames',
         frames,
       });
     }
@@ -269,11 +320,19 @@ export class Transition implements TaskObserver {
       elapsedMs: now - this.startedAt,
       forced: this.forced,
       pending,
+      untracked,
     };
   }
 }
 
 function holdsFrames(task: Task, slots: Set<Slot>): boolean {
+  if (task.frames === null) return false;
   for (const [slot, count] of task.frames) if (count > 0 && slots.has(slot)) return true;
+  return false;
+}
+
+/** Whether a frame of these functions that began before the transition (owner not tracked) is live. */
+function hasUntracked(slots: Set<Slot>): boolean {
+  for (const slot of slots) if (slot.n > 0) return true;
   return false;
 }
