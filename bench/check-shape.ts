@@ -65,29 +65,31 @@ fs.writeFileSync(
 
 const P = result.prefix;
 const p = P.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-const check = new RegExp(`/\\*${p}\\[\\*/if\\(${p}\\d+\\.g!==null\\)\\{.*?/\\*\\]${p}\\*/`, 'g');
+const check = new RegExp(
+  `/\\*${p}\\[\\*/const ${p}g=${p}\\d+\\.g;if\\(${p}g!==null\\)\\{.*?/\\*\\]${p}\\*/`,
+  'g',
+);
 const scope = new RegExp(
-  `\\(${p}o,${p}n,${p}v,${p}w\\)=>\\{switch\\(${p}n\\)\\{.*?\\}\\}\\);if\\(${p}r!==`,
+  `\\(${p}o,${p}n,${p}v,${p}w\\)=>\\{switch\\(${p}n\\)\\{.*?\\}\\}(?=[,)])`,
   'g',
 );
 // The edits, on the generated text (docs/architecture.md has the shapes).
 // Tempered `(?:(?!/\*\]).)*?`: never runs past the end of one generated region into another.
 const exprCheck = new RegExp(
-  `\\{if\\(${p}\\d+\\.g!==null\\)\\{(?:(?!/\\*\\]).)*?\\}return\\(/\\*\\]${p}\\*/`,
+  `\\{const ${p}g=${p}\\d+\\.g;if\\(${p}g!==null\\)\\{(?:(?!/\\*\\]).)*?\\}return\\(/\\*\\]${p}\\*/`,
   'g',
 );
 const moduleAccessor = new RegExp(
   `${p}m\\.b\\(\\(${p}o,${p}n,${p}v\\)=>\\{switch\\(${p}n\\)\\{.*?\\}\\}\\);`,
 );
-const noArguments = (c: string): string =>
-  c.replaceAll('(this,arguments,new.target,', '(this,null,new.target,');
-const noScope = (c: string): string => c.replace(scope, `undefined);if(${P}r!==`);
+const noArguments = (c: string): string => c.replaceAll(',...arguments);if(', ');if(');
+const noScope = (c: string): string => c.replace(scope, 'undefined');
 const noCheck = (c: string): string => c.replace(check, '').replace(exprCheck, `{return(/*]${P}*/`);
 const noModuleAccessor = (c: string): string => c.replace(moduleAccessor, '');
 // Only the fast test stays; the call that would run a replacement is cut to `throw 0`: what the
 // bytecode size of the slow path costs (V8's inlining budgets count every byte of a function).
 const slowPath = new RegExp(
-  `if\\((${p}\\d+)\\.g!==null\\)\\{const ${p}r=\\1\\.g\\(.*?\\);if\\(${p}r!==\\1\\)return (?:await |yield\\* )?${p}r\\}`,
+  `const ${p}g=(${p}\\d+)\\.g;if\\(${p}g!==null\\)\\{const ${p}r=${p}g\\(.*?\\);if\\(${p}r!==${p}g\\)return (?:await |yield\\* )?${p}r\\}`,
   'g',
 );
 const minimalSlowPath = (c: string): string => c.replace(slowPath, 'if($1.g!==null)throw 0;');

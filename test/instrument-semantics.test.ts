@@ -306,7 +306,7 @@ describe('call semantics', () => {
       // keeps its parameter list and the in-body check (no per-call wrapper).
       assert.match(
         m.result.code,
-        /function hoisted\(fn = effect, s = state\) \{\/\*\$lp_\[\*\/if\(/,
+        /function hoisted\(fn = effect, s = state\) \{\/\*\$lp_\[\*\/const \$lp_g=/,
       );
       assert.deepEqual(m.exports['arrowOpts']!(), ['patched', 'A', 'B']);
       assert.deepEqual(m.exports['arrowDefault']!(), ['patched', 'X']);

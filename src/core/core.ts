@@ -4,15 +4,36 @@
  * load later before their code runs. Every operation verifies everything first and changes
  * nothing when verification fails. Semantics follow the kernel's livepatch (docs/patches.md).
  */
-import { gateFor, pushEntry, refresh, removeEntry, replacementKindProblem, setGateFactory, type StackEntry } from '../runtime/redirect.ts';
+import {
+  gateFor,
+  pushEntry,
+  refresh,
+  removeEntry,
+  replacementKindProblem,
+  setGateFactory,
+  type StackEntry,
+} from '../runtime/redirect.ts';
 import type { Gate, Slot } from '../runtime/slot.ts';
 import { table, getAppRoot, type LoadedModule } from '../runtime/table.ts';
-import { defaultTransitionOptions, Transition, type TaskSide, type TransitionOptions, type TransitionReport } from '../transition/transition.ts';
+import {
+  defaultTransitionOptions,
+  Transition,
+  type TaskSide,
+  type TransitionOptions,
+  type TransitionReport,
+} from '../transition/transition.ts';
 import { enterCall } from '../runtime/context.ts';
 import { validate, type PatchDefinition } from './definition.ts';
 import { EventBus } from './events.ts';
 import { PatchFunc, PatchObject, PatchRecord, type PatchStatus } from './patch.ts';
-import { freeOwnedShadow, planDisable, planEnable, runCallback, type StateCallbackName, type StateRecord } from '../state/states.ts';
+import {
+  freeOwnedShadow,
+  planDisable,
+  planEnable,
+  runCallback,
+  type StateCallbackName,
+  type StateRecord,
+} from '../state/states.ts';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -101,7 +122,13 @@ export class LivepatchCore {
           nop: o.nop,
           patched: loaded > 0 && o.patched.size >= loaded,
           loaded,
-          functions: o.funcs.map((f) => ({ name: f.name, pos: f.pos, nop: f.nop, transition: f.transition, patched: f.installed.size })),
+          functions: o.funcs.map((f) => ({
+            name: f.name,
+            pos: f.pos,
+            nop: f.nop,
+            transition: f.transition,
+            patched: f.installed.size,
+          })),
         };
       }),
     };
@@ -116,9 +143,15 @@ export class LivepatchCore {
   configureTransitions(options: Partial<TransitionOptions>): TransitionOptions {
     const next = { ...this.transitionOptions, ...options };
     for (const key of ['retryMs', 'warnAfterMs', 'timeoutMs'] as const) {
-      if (!Number.isFinite(next[key]) || next[key] < 0) throw new TypeError(`${key} must be a number of milliseconds >= 0 (0 turns it off), got ${String(next[key])}`);
+      if (!Number.isFinite(next[key]) || next[key] < 0)
+        throw new TypeError(
+          `${key} must be a number of milliseconds >= 0 (0 turns it off), got ${String(next[key])}`,
+        );
     }
-    if (!['none', 'reverse', 'force'].includes(next.onTimeout)) throw new TypeError(`onTimeout must be 'none', 'reverse' or 'force', got ${String(next.onTimeout)}`);
+    if (!['none', 'reverse', 'force'].includes(next.onTimeout))
+      throw new TypeError(
+        `onTimeout must be 'none', 'reverse' or 'force', got ${String(next.onTimeout)}`,
+      );
     this.transitionOptions = next;
     return next;
   }
@@ -130,7 +163,11 @@ export class LivepatchCore {
 
   /** Switches every remaining task of the transition now; an error when no transition runs. */
   force(): void {
-    if (this.transition === null) throw new PatchError('no transition is in progress: force only applies to a transition that has not completed', 'ENOTRANSITION');
+    if (this.transition === null)
+      throw new PatchError(
+        'no transition is in progress: force only applies to a transition that has not completed',
+        'ENOTRANSITION',
+      );
     this.transition.force();
   }
 
@@ -141,11 +178,17 @@ export class LivepatchCore {
     try {
       validate(def);
     } catch (err) {
-      this.events.emit('patch.refused', { patch: typeof def?.name === 'string' ? def.name : undefined, reason: (err as Error).message });
+      this.events.emit('patch.refused', {
+        patch: typeof def?.name === 'string' ? def.name : undefined,
+        reason: (err as Error).message,
+      });
       throw err;
     }
     if (this.get(def.name) !== undefined) {
-      const err = new PatchError(`a patch named '${def.name}' is already loaded; remove it first or give the new one another name`, 'EEXIST');
+      const err = new PatchError(
+        `a patch named '${def.name}' is already loaded; remove it first or give the new one another name`,
+        'EEXIST',
+      );
       this.events.emit('patch.refused', { patch: def.name, reason: err.message });
       throw err;
     }
@@ -166,7 +209,11 @@ export class LivepatchCore {
   }
 
   /** Runs an operation's synchronous start; a refusal becomes a rejection, never a throw. */
-  private operate(p: PatchRecord, wanted: 'enabled' | 'disabled', start: () => Promise<void>): Promise<void> {
+  private operate(
+    p: PatchRecord,
+    wanted: 'enabled' | 'disabled',
+    start: () => Promise<void>,
+  ): Promise<void> {
     let started: Promise<void>;
     try {
       started = start();
@@ -181,10 +228,17 @@ export class LivepatchCore {
    * reversed. The promise is marked handled: a caller that ignores it must not crash the process
    * (events report every outcome); a caller that awaits it still gets the rejection.
    */
-  private settle(p: PatchRecord, wanted: 'enabled' | 'disabled', done: Promise<void>): Promise<void> {
+  private settle(
+    p: PatchRecord,
+    wanted: 'enabled' | 'disabled',
+    done: Promise<void>,
+  ): Promise<void> {
     const result = done.then(() => {
       if (p.status !== wanted && !(wanted === 'disabled' && p.status === 'removed')) {
-        throw new PatchError(`the ${wanted === 'enabled' ? 'enable' : 'disable'} of patch '${p.name}' was reversed; the patch is ${p.status}`, 'EREVERSED');
+        throw new PatchError(
+          `the ${wanted === 'enabled' ? 'enable' : 'disable'} of patch '${p.name}' was reversed; the patch is ${p.status}`,
+          'EREVERSED',
+        );
       }
     });
     result.catch(() => undefined);
@@ -209,7 +263,10 @@ export class LivepatchCore {
   }
 
   private async enableSteps(p: PatchRecord): Promise<void> {
-    const plan = planEnable(p, this.patches.filter((o) => o.active));
+    const plan = planEnable(
+      p,
+      this.patches.filter((o) => o.active),
+    );
     // Set up what the new states need, then let replaced states begin their teardown. A failure
     // undoes exactly what succeeded, in reverse order, and leaves the process as it was.
     const undo: { state: StateRecord; callback: StateCallbackName }[] = [];
@@ -223,7 +280,8 @@ export class LivepatchCore {
         undo.push({ state: st, callback: 'postPatch' });
       }
     } catch (err) {
-      for (const { state, callback } of undo.reverse()) await this.callbackReported(state, callback);
+      for (const { state, callback } of undo.reverse())
+        await this.callbackReported(state, callback);
       for (const st of plan.introduced) if (undo.some((u) => u.state === st)) freeOwnedShadow(st);
       this.events.emit('patch.refused', { patch: p.name, reason: (err as Error).message });
       throw err;
@@ -233,7 +291,8 @@ export class LivepatchCore {
     try {
       verified = this.verify(p);
     } catch (err) {
-      for (const { state, callback } of undo.reverse()) await this.callbackReported(state, callback);
+      for (const { state, callback } of undo.reverse())
+        await this.callbackReported(state, callback);
       this.events.emit('patch.refused', { patch: p.name, reason: (err as Error).message });
       throw err;
     }
@@ -265,7 +324,10 @@ export class LivepatchCore {
     }
     const blocking = p.states.find((s) => s.def.blockDisable === true);
     if (blocking !== undefined) {
-      throw new PatchError(`patch '${p.name}' cannot be disabled: its state '${blocking.id}' has block_disable set (its changes cannot be undone); replace it with a patch that keeps the state instead`, 'EBLOCKED');
+      throw new PatchError(
+        `patch '${p.name}' cannot be disabled: its state '${blocking.id}' has block_disable set (its changes cannot be undone); replace it with a patch that keeps the state instead`,
+        'EBLOCKED',
+      );
     }
     if (p.status === 'enabling') return this.transition!.reverse();
     this.assertNotBusy(p, 'disable');
@@ -276,7 +338,10 @@ export class LivepatchCore {
   }
 
   private async disableSteps(p: PatchRecord): Promise<void> {
-    const plan = planDisable(p, this.patches.filter((o) => o.active));
+    const plan = planDisable(
+      p,
+      this.patches.filter((o) => o.active),
+    );
     const done: StateRecord[] = [];
     try {
       for (const st of plan.removed) {
@@ -290,7 +355,14 @@ export class LivepatchCore {
     }
     p.status = 'disabling';
     this.events.emit('patch.disabling', { patch: p.name, target: 'unpatched' });
-    const transition = new Transition(p, 'unpatched', this, 'disable', plan, this.transitionOptions);
+    const transition = new Transition(
+      p,
+      'unpatched',
+      this,
+      'disable',
+      plan,
+      this.transitionOptions,
+    );
     this.transition = transition;
     for (const [, fn] of p.funcs()) fn.transition = true;
     for (const [, fn] of p.funcs()) for (const slot of fn.installed) refresh(slot);
@@ -301,11 +373,17 @@ export class LivepatchCore {
   remove(p: PatchRecord, reason?: string): void {
     this.assertLive(p);
     if (p.status !== 'disabled') {
-      throw new PatchError(`patch '${p.name}' is ${p.status}; disable it before removing it`, 'EBUSY');
+      throw new PatchError(
+        `patch '${p.name}' is ${p.status}; disable it before removing it`,
+        'EBUSY',
+      );
     }
     this.patches.splice(this.patches.indexOf(p), 1);
     p.status = 'removed';
-    this.events.emit('patch.removed', { patch: p.name, ...(reason !== undefined ? { reason } : {}) });
+    this.events.emit('patch.removed', {
+      patch: p.name,
+      ...(reason !== undefined ? { reason } : {}),
+    });
   }
 
   // ---- transition callbacks (called by Transition) ------------------------------------------
@@ -360,7 +438,9 @@ export class LivepatchCore {
         this.events.emit('patch.disabled', { patch: old.name, reason: `replaced by '${p.name}'` });
         this.remove(old, `replaced by '${p.name}'`);
       }
-      this.events.emit(t.target === 'patched' ? 'patch.enabled' : 'patch.disabled', { patch: p.name });
+      this.events.emit(t.target === 'patched' ? 'patch.enabled' : 'patch.disabled', {
+        patch: p.name,
+      });
     } finally {
       this.busy = null;
     }
@@ -379,7 +459,12 @@ export class LivepatchCore {
       await runCallback(st, name, this.previousState(st));
       this.events.emit('state.callback', { patch: st.patch.name, state: st.id, callback: name });
     } catch (err) {
-      this.events.emit('state.callback', { patch: st.patch.name, state: st.id, callback: name, reason: (err as Error).message });
+      this.events.emit('state.callback', {
+        patch: st.patch.name,
+        state: st.id,
+        callback: name,
+        reason: (err as Error).message,
+      });
       throw err;
     }
   }
@@ -389,7 +474,9 @@ export class LivepatchCore {
     try {
       await this.callback(st, name);
     } catch (err) {
-      process.emitWarning(`livepatch: ${(err as Error).message}`, { code: 'LIVEPATCH_STATE_CALLBACK' });
+      process.emitWarning(`livepatch: ${(err as Error).message}`, {
+        code: 'LIVEPATCH_STATE_CALLBACK',
+      });
     }
   }
 
@@ -471,7 +558,12 @@ export class LivepatchCore {
   }
 
   /** Hash check and function lookup of one object in one loaded module. */
-  private resolveObject(p: PatchRecord, obj: PatchObject, mod: LoadedModule, into: Map<PatchFunc, Map<LoadedModule, Slot>>): void {
+  private resolveObject(
+    p: PatchRecord,
+    obj: PatchObject,
+    mod: LoadedModule,
+    into: Map<PatchFunc, Map<LoadedModule, Slot>>,
+  ): void {
     if (obj.hash !== undefined && obj.hash !== mod.meta.hash) {
       throw new PatchError(
         `patch '${p.name}' was built against another version of ${mod.displayName}: expected source sha256 ${obj.hash}, the loaded module has ${mod.meta.hash}; rebuild the patch against the running source`,
@@ -483,7 +575,10 @@ export class LivepatchCore {
       try {
         slot = mod.findFunction(fn.name, fn.pos);
       } catch (err) {
-        throw new PatchError(`patch '${p.name}': ${(err as Error).message}`, (err as { code?: string }).code ?? 'ENOFUNCTION');
+        throw new PatchError(
+          `patch '${p.name}': ${(err as Error).message}`,
+          (err as { code?: string }).code ?? 'ENOFUNCTION',
+        );
       }
       if (fn.replacement !== null) checkKind(p, fn, slot);
       let perModule = into.get(fn);
@@ -492,7 +587,12 @@ export class LivepatchCore {
     }
   }
 
-  private patchObject(p: PatchRecord, obj: PatchObject, mod: LoadedModule, slots: Map<PatchFunc, Map<LoadedModule, Slot>>): void {
+  private patchObject(
+    p: PatchRecord,
+    obj: PatchObject,
+    mod: LoadedModule,
+    slots: Map<PatchFunc, Map<LoadedModule, Slot>>,
+  ): void {
     for (const fn of obj.funcs) {
       const slot = slots.get(fn)?.get(mod) ?? mod.findFunction(fn.name, fn.pos);
       pushEntry(slot, fn);
@@ -500,7 +600,11 @@ export class LivepatchCore {
     }
     obj.patched.add(mod);
     this.transition?.invalidate();
-    this.events.emit('object.patched', { patch: p.name, module: mod.displayName, functions: obj.funcs.map((f) => f.label) });
+    this.events.emit('object.patched', {
+      patch: p.name,
+      module: mod.displayName,
+      functions: obj.funcs.map((f) => f.label),
+    });
   }
 
   private unpatchAll(p: PatchRecord): void {
@@ -511,7 +615,11 @@ export class LivepatchCore {
         fn.installed.clear();
       }
       for (const mod of obj.patched) {
-        this.events.emit('object.unpatched', { patch: p.name, module: mod.displayName, functions: obj.funcs.map((f) => f.label) });
+        this.events.emit('object.unpatched', {
+          patch: p.name,
+          module: mod.displayName,
+          functions: obj.funcs.map((f) => f.label),
+        });
       }
       obj.patched.clear();
     }
@@ -527,7 +635,8 @@ export class LivepatchCore {
           obj = new PatchObject(oldObj.module, oldObj.hash, [], true);
           p.objects.push(obj);
         }
-        if (obj.findFunc(oldFn.name, oldFn.pos) === undefined) obj.funcs.push(new PatchFunc(p.name, oldFn.name, oldFn.pos, null));
+        if (obj.findFunc(oldFn.name, oldFn.pos) === undefined)
+          obj.funcs.push(new PatchFunc(p.name, oldFn.name, oldFn.pos, null));
       }
     }
   }
@@ -557,12 +666,19 @@ export class LivepatchCore {
       } catch (err) {
         const reason = (err as Error).message;
         this.events.emit('module.load-refused', { patch: p.name, module: mod.displayName, reason });
-        throw new PatchError(`livepatch: cannot load ${mod.displayName}: ${reason}`, 'ELOADREFUSED');
+        throw new PatchError(
+          `livepatch: cannot load ${mod.displayName}: ${reason}`,
+          'ELOADREFUSED',
+        );
       }
     }
     for (const { p, obj } of work) {
       this.patchObject(p, obj, mod, slots);
-      this.events.emit('module.patched-on-load', { patch: p.name, module: mod.displayName, functions: obj.funcs.map((f) => f.label) });
+      this.events.emit('module.patched-on-load', {
+        patch: p.name,
+        module: mod.displayName,
+        functions: obj.funcs.map((f) => f.label),
+      });
     }
   }
 
@@ -576,17 +692,18 @@ export class LivepatchCore {
     const transition = this.transition;
     const newer = top.replacement;
     const older = stack.length > 1 ? stack[stack.length - 2]!.replacement : null;
-    return (self, args, newTarget, scope) => {
+    const gate: Gate = (self, newTarget, scope, ...args) => {
       if (slot.bypass) {
         slot.bypass = false;
-        return slot;
+        return gate;
       }
       const side: TaskSide = transition.sideOfCurrentTask();
       const fn = side === 'patched' ? newer : older;
-      if (fn === null) return slot;
+      if (fn === null) return gate;
       enterCall(slot, fn, self, newTarget, scope);
       return Reflect.apply(fn, self, args);
     };
+    return gate;
   }
 }
 
@@ -606,10 +723,11 @@ export function moduleMatches(mod: LoadedModule, spec: string): boolean {
   if (path.isAbsolute(spec)) return pathToFileURL(path.normalize(spec)).href === mod.url;
   const rel = spec.replace(/^\.\//, '');
   if (pathToFileURL(path.resolve(getAppRoot(), rel)).href === mod.url) return true;
-  return mod.meta.filename.endsWith(`${path.sep}node_modules${path.sep}${rel.split('/').join(path.sep)}`);
+  return mod.meta.filename.endsWith(
+    `${path.sep}node_modules${path.sep}${rel.split('/').join(path.sep)}`,
+  );
 }
 
 function sameModule(a: string, b: string): boolean {
   return a.replace(/^\.\//, '') === b.replace(/^\.\//, '');
 }
-

@@ -76,20 +76,23 @@ function defaultGate(slot: Slot, stack: readonly StackEntry[]): Gate | null {
 
 /** The gate that runs one version: honours a pending bypass, records the call context, calls. */
 export function gateFor(slot: Slot, replacement: Replacement): Gate {
-  return (self, args, newTarget, scope) => {
+  const gate: Gate = (self, newTarget, scope, ...args) => {
     if (slot.bypass) {
       slot.bypass = false;
-      return slot;
+      return gate;
     }
     enterCall(slot, replacement, self, newTarget, scope);
     return Reflect.apply(replacement, self, args);
   };
+  return gate;
 }
 
 function validateReplacement(slot: Slot, replacement: Replacement | null): void {
   if (replacement === null) return;
   if (typeof replacement !== 'function') {
-    throw new TypeError(`the replacement for ${slot.label} must be a function, got ${typeof replacement}`);
+    throw new TypeError(
+      `the replacement for ${slot.label} must be a function, got ${typeof replacement}`,
+    );
   }
   const problem = replacementKindProblem(slot, replacement);
   if (problem !== null) throw new TypeError(problem);
@@ -102,7 +105,8 @@ function validateReplacement(slot: Slot, replacement: Replacement | null): void 
 export function replacementKindProblem(slot: Slot, replacement: Replacement): string | null {
   const info = slot.info;
   if (!info.generator) return null;
-  const ctor = (Object.getPrototypeOf(replacement) as { constructor?: { name?: string } } | null)?.constructor?.name;
+  const ctor = (Object.getPrototypeOf(replacement) as { constructor?: { name?: string } } | null)
+    ?.constructor?.name;
   if (ctor === (info.async ? 'AsyncGeneratorFunction' : 'GeneratorFunction')) return null;
   return `the replacement for ${slot.label} must be ${info.async ? 'an async generator function (async function*)' : 'a generator function (function*)'}, as the original is: its callers iterate what it returns`;
 }
@@ -137,10 +141,16 @@ export function resolveTarget(target: FunctionTarget): Slot {
  * function (closures, listeners, instances, bound copies, imported bindings) calls it from the
  * next call on. `remove()` undoes it and exposes what was below.
  */
-export function redirect(target: FunctionTarget, replacement: Replacement, owner = 'redirect()'): Redirection {
+export function redirect(
+  target: FunctionTarget,
+  replacement: Replacement,
+  owner = 'redirect()',
+): Redirection {
   const slot = resolveTarget(target);
   if (typeof replacement !== 'function') {
-    throw new TypeError(`the replacement for ${slot.label} must be a function, got ${replacement === null ? 'null' : typeof replacement}`);
+    throw new TypeError(
+      `the replacement for ${slot.label} must be a function, got ${replacement === null ? 'null' : typeof replacement}`,
+    );
   }
   const entry: StackEntry = { replacement, owner };
   pushEntry(slot, entry);
@@ -152,10 +162,10 @@ export function redirect(target: FunctionTarget, replacement: Replacement, owner
       return active;
     },
     remove() {
-      if (!active) throw new LookupError(`the redirection of ${slot.label} was already removed`, 'EREMOVED');
+      if (!active)
+        throw new LookupError(`the redirection of ${slot.label} was already removed`, 'EREMOVED');
       active = false;
       removeEntry(slot, entry);
     },
   };
 }
-

@@ -10,14 +10,16 @@ import type { LoadedModule } from './table.ts';
 export type ScopeAccessor = (op: number, name: string, a?: unknown, b?: unknown) => unknown;
 
 /**
- * Called by the entry check with the call's `this`, arguments, `new.target` and scope accessor.
- * Returns the call's result, or the slot itself to let the original body run.
+ * Called by the entry check with the call's `this`, `new.target` (undefined where the function
+ * cannot be constructed), scope accessor, then the call's arguments (the declared parameters, or
+ * all of them where the original could see them). Returns the call's result, or the gate itself
+ * to let the original body run. Called as a plain function (no receiver).
  */
 export type Gate = (
   thisArg: unknown,
-  args: ArrayLike<unknown>,
   newTarget: unknown,
   scope: ScopeAccessor | undefined,
+  ...args: unknown[]
 ) => unknown;
 
 /**
