@@ -58,7 +58,7 @@ function findPackageType(dir: string): string | undefined {
 /** Removes the module header (not a function's text, so not between markers). */
 function withoutHeader(code: string, source: string): string {
   const stripped = stripGenerated(code);
-  let h = stripped.search(/(const \$lp\d*_m=|import\{(?:s0 as|m as))/);
+  let h = stripped.search(/(var \$lp\d*_m=|import\{(?:s\d+ as|m as))/);
   if (stripped[h - 1] === ';' && source[h - 1] !== ';') h--;
   const end = stripped.indexOf('}});', h) + 4;
   return stripped.slice(0, h) + stripped.slice(end);

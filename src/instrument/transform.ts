@@ -20,7 +20,7 @@ import type {
 import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 9;
+export const TRANSFORM_VERSION = 10;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -403,7 +403,9 @@ class Generator {
         : !bindings.includes('Function')
           ? 'Function("return this")()'
           : '(0,eval)("this")';
-      text = `const ${M}=(${global})[(${global}).Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(opts.url)})${slots};${accessor}`;
+      // `var`, not `const`: nothing of the module runs before this line, and a single `var`
+      // initializer is immutable to V8 without the hole check a `const` costs in every function.
+      text = `var ${M}=(${global})[(${global}).Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(opts.url)})${slots};${accessor}`;
     } else {
       // Functions that may run before this body (FoundFunction.early) read their slot through an
       // import binding, which the slots module initializes first; the others through a const,
