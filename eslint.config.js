@@ -49,6 +49,9 @@ export default defineConfig(
       '.livepatch-cache/',
       'test/fixtures/**',
       'bench/fixtures/**',
+      // Scratch builds of the loader for benchmarks (git-ignored).
+      'bench/.build/',
+      'bench/.ic/',
     ],
   },
   {

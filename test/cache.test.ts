@@ -11,7 +11,16 @@ import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
 import type { FunctionInfo, SourceMapV3 } from '../src/instrument/types.ts';
-import { TransformCache, contentHash, type CacheEntry } from '../src/loader/cache.ts';
+import {
+  SourceIndex,
+  TransformCache,
+  contentHash,
+  type CachedMeta,
+  type CacheEntry,
+  type FileStamp,
+  type SourceRecord,
+} from '../src/loader/cache.ts';
+import { registerModule, slotsModuleSource, table } from '../src/runtime/table.ts';
 import { fixture, repoRoot, runNode, type RunNodeResult } from './helpers/node.ts';
 
 const register = path.join(repoRoot, 'src', 'loader', 'register.ts');
@@ -41,19 +50,62 @@ const entry: CacheEntry = {
 };
 const map: SourceMapV3 = { version: 3, sources: ['file:///app/f.js'], names: [], mappings: 'AAAA' };
 
+/** What `get` returns, with the metadata decoded, for comparisons. */
+function readBack(
+  cache: TransformCache,
+  key: string,
+  identity: string,
+): Record<string, unknown> | null {
+  const got = cache.get(key, identity);
+  if (!got) return null;
+  return {
+    format: got.format,
+    code: got.code,
+    hash: got.hash,
+    functionCount: got.functionCount,
+    meta: got.readMeta(),
+  };
+}
+
+const hash = contentHash('src');
+
+/** Identity and key of an entry for `parts`. */
+function named(...parts: unknown[]): { identity: string; key: string } {
+  const identity = TransformCache.identity(hash, parts);
+  return { identity, key: TransformCache.key(identity) };
+}
+
 describe('transform cache: entries', () => {
   test('an entry round-trips; its map is a file beside it that the code refers to', () => {
     const dir = tempDir('cache-unit');
     try {
       const cache = new TransformCache(dir);
-      const key = TransformCache.key(contentHash('src'), ['v1', 'file:///app/f.js']);
-      assert.equal(cache.get(key), null);
-      const stored = cache.set(key, entry, map, path.join(dir, 'app', 'f.js'));
-      assert.ok(stored);
-      assert.equal(stored.code, `${entry.code}\n//# sourceMappingURL=../${key}.map\n`);
+      const { identity, key } = named('v1', 'file:///app/f.js');
+      assert.equal(cache.get(key, identity), null);
+      const code = cache.set(key, identity, hash, entry, map, path.join(dir, 'app', 'f.js'));
+      assert.equal(code, `${entry.code}\n//# sourceMappingURL=../${key}.map\n`);
       assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, `${key}.map`), 'utf8')), map);
-      assert.deepEqual(cache.get(key), stored);
-      assert.deepEqual(cache.stats, { hits: 1, misses: 1, writes: 1, invalid: 0, writeErrors: 0 });
+      assert.equal(
+        cache.get(key, named('v2', 'file:///app/f.js').identity),
+        null,
+        'another identity',
+      );
+      assert.deepEqual(readBack(cache, key, identity), {
+        format: entry.format,
+        code,
+        hash,
+        functionCount: 1,
+        meta: entry.meta,
+      });
+      assert.deepEqual(cache.stats, {
+        hits: 1,
+        misses: 2,
+        writes: 1,
+        invalid: 1,
+        writeErrors: 0,
+        indexHits: 0,
+        indexWrites: 0,
+      });
       assert.deepEqual(
         fs.readdirSync(dir).sort(),
         [`${key}.entry`, `${key}.map`],
@@ -64,40 +116,93 @@ describe('transform cache: entries', () => {
     }
   });
 
-  test('keys differ with any part and with the content', () => {
-    const a = TransformCache.key('h1', ['v', 'file:///a.js', 'module']);
-    assert.equal(a, TransformCache.key('h1', ['v', 'file:///a.js', 'module']));
-    assert.notEqual(a, TransformCache.key('h2', ['v', 'file:///a.js', 'module']));
-    assert.notEqual(a, TransformCache.key('h1', ['v2', 'file:///a.js', 'module']));
-    assert.notEqual(a, TransformCache.key('h1', ['v', 'file:///b.js', 'module']));
-    assert.notEqual(a, TransformCache.key('h1', ['v', 'file:///a.js', 'commonjs']));
-    assert.match(a, /^[0-9a-f]{64}$/);
+  test('code of any characters round-trips, ASCII or not', () => {
+    const dir = tempDir('cache-text');
+    try {
+      const cache = new TransformCache(dir);
+      const big = 'x'.repeat(100_000); // read part by part, not in one call
+      for (const code of [
+        '',
+        'plain ascii\n',
+        'caf\u00e9 \u2603 \ud83d\ude00 \u0000 end',
+        big,
+        `${big}\u00e9`,
+      ]) {
+        const { identity, key } = named(code.slice(0, 40), code.length);
+        cache.set(key, identity, hash, { ...entry, code }, null, path.join(dir, 'f.js'));
+        assert.equal(cache.get(key, identity)?.code, code);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('identities and keys differ with any part and with the content', () => {
+    const a = TransformCache.identity('h1', ['v', 'file:///a.js', 'module']);
+    assert.equal(a, TransformCache.identity('h1', ['v', 'file:///a.js', 'module']));
+    for (const other of [
+      TransformCache.identity('h2', ['v', 'file:///a.js', 'module']),
+      TransformCache.identity('h1', ['v2', 'file:///a.js', 'module']),
+      TransformCache.identity('h1', ['v', 'file:///b.js', 'module']),
+      TransformCache.identity('h1', ['v', 'file:///a.js', 'commonjs']),
+    ]) {
+      assert.notEqual(a, other);
+      assert.notEqual(TransformCache.key(a), TransformCache.key(other));
+    }
+    assert.match(TransformCache.key(a), /^[0-9a-f]{64}$/);
   });
 
   test('damaged entries are misses: garbage, truncated, another key, another schema', () => {
     const dir = tempDir('cache-damage');
     try {
       const cache = new TransformCache(dir);
-      const key = TransformCache.key('h', ['x']);
+      const { identity, key } = named('x');
       const file = path.join(dir, `${key}.entry`);
-      cache.set(key, entry, null, path.join(dir, 'f.js'));
-      const good = fs.readFileSync(file, 'utf8');
-      const other = TransformCache.key('h', ['y']);
+      cache.set(key, identity, hash, entry, null, path.join(dir, 'f.js'));
+      const good = fs.readFileSync(file);
+      const text = good.toString('latin1');
+      const other = named('y').key;
       const damaged = [
-        'not an entry at all',
-        good.slice(0, -1),
-        `${good}x`,
-        good.replace(/^livepatch-cache \d+/, 'livepatch-cache 999'),
-        good.replace(key, other),
-        '',
+        Buffer.from('not an entry at all'),
+        good.subarray(0, -1),
+        Buffer.concat([good, Buffer.from('x')]),
+        Buffer.from(text.replace(/^livepatch-cache \d+/, 'livepatch-cache 999'), 'latin1'),
+        Buffer.from(text.replace(key, other), 'latin1'),
+        Buffer.from(text.replace('"x"', '"z"'), 'latin1'), // another identity, same length
+        Buffer.alloc(0),
       ];
-      for (const text of damaged) {
-        fs.writeFileSync(file, text);
-        assert.equal(cache.get(key), null, JSON.stringify(text.slice(0, 60)));
+      for (const bytes of damaged) {
+        fs.writeFileSync(file, bytes);
+        assert.equal(
+          cache.get(key, identity),
+          null,
+          JSON.stringify(bytes.toString('latin1', 0, 60)),
+        );
       }
       assert.equal(cache.stats.invalid, damaged.length);
       fs.writeFileSync(file, good);
-      assert.deepEqual(cache.get(key), { ...entry });
+      assert.deepEqual(readBack(cache, key, identity)?.meta, entry.meta);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('damaged metadata is found when it is read, not at load', () => {
+    const dir = tempDir('cache-meta');
+    try {
+      const cache = new TransformCache(dir);
+      const { identity, key } = named('m');
+      const file = path.join(dir, `${key}.entry`);
+      cache.set(key, identity, hash, entry, null, path.join(dir, 'f.js'));
+      const bytes = fs.readFileSync(file);
+      const metaStart = bytes.indexOf(10) + 1 + Buffer.byteLength(identity);
+      // The metadata is deflated: a flipped byte in the middle fails its checksum or its inflate.
+      bytes[metaStart + 4] = bytes[metaStart + 4]! ^ 0xff;
+      fs.writeFileSync(file, bytes);
+      const got = cache.get(key, identity);
+      assert.ok(got, 'the code is still served');
+      assert.equal(got.code, entry.code);
+      assert.throws(() => got.readMeta());
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -110,16 +215,156 @@ describe('transform cache: entries', () => {
       fs.writeFileSync(blocker, '');
       const errors: unknown[] = [];
       const cache = new TransformCache(path.join(blocker, 'cache'), (e) => errors.push(e));
-      assert.equal(cache.set('k1', entry, map, path.join(dir, 'f.js')), null);
-      assert.equal(cache.set('k2', entry, map, path.join(dir, 'f.js')), null);
+      const k1 = named('1');
+      assert.equal(cache.set(k1.key, k1.identity, hash, entry, map, path.join(dir, 'f.js')), null);
+      assert.equal(cache.set('k2', 'i2', hash, entry, map, path.join(dir, 'f.js')), null);
+      const index = cache.index('x');
+      index.record(SourceIndex.identity('file:///f.js', null, null), stamp, record);
+      index.flush();
       assert.equal(errors.length, 1, 'reported once');
       assert.equal(cache.stats.writeErrors, 1);
-      assert.equal(cache.get('k1'), null);
+      assert.equal(cache.get(k1.key, k1.identity), null);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
+
+const record: SourceRecord = { hash, key: named('r').key, format: null };
+
+const stamp: FileStamp = {
+  dev: 2049n,
+  ino: 123456789012n,
+  size: 3n,
+  mtimeNs: 1700000000123456789n,
+  ctimeNs: 1700000000223456789n,
+};
+
+describe('transform cache: index of source files', () => {
+  const id = SourceIndex.identity('file:///app/f.js', null, ['require']);
+
+  test('a record is found for the same stamp only, by this and by later processes', () => {
+    const dir = tempDir('cache-index');
+    try {
+      const cache = new TransformCache(dir);
+      const index = cache.index('node app.js');
+      assert.equal(index.lookup(id, stamp), null);
+      index.record(id, stamp, record);
+      assert.deepEqual(index.lookup(id, stamp), record, 'at once');
+      for (const field of ['dev', 'ino', 'size', 'mtimeNs', 'ctimeNs'] as const) {
+        assert.equal(index.lookup(id, { ...stamp, [field]: stamp[field] + 1n }), null, field);
+      }
+      index.flush();
+      assert.equal(cache.stats.indexWrites, 1);
+      assert.deepEqual(fs.readdirSync(dir), [path.basename(index.file)], 'one file, no leftovers');
+
+      const later = new TransformCache(dir).index('node app.js');
+      assert.deepEqual(later.lookup(id, stamp), record);
+      later.record(id, stamp, { ...record, format: 'commonjs-typescript' });
+      later.flush();
+      assert.deepEqual(
+        new TransformCache(dir).index('node app.js').lookup(id, stamp),
+        { ...record, format: 'commonjs-typescript' },
+        'the last line of a file wins',
+      );
+      assert.equal(new TransformCache(dir).index('node --inspect app.js').lookup(id, stamp), null);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('damaged lines are skipped, the others still count', () => {
+    const dir = tempDir('cache-index-damage');
+    try {
+      const index = new TransformCache(dir).index('x');
+      const other = SourceIndex.identity('file:///app/g.js', null, ['require']);
+      index.record(id, stamp, record);
+      index.record(other, stamp, { ...record, format: 'commonjs' });
+      index.flush();
+      const text = fs.readFileSync(index.file, 'utf8');
+      const [first, second] = text.split('\n') as [string, string];
+      const damaged = [
+        `${first.replace(hash, 'x'.repeat(64))}\n${second}\n`,
+        `${first.slice(0, -1)}\n${second}\n`,
+        `${first.slice(0, 40)}${first}\n${second}\n`, // the end of an overwritten line first
+      ];
+      for (const bad of damaged) {
+        fs.writeFileSync(index.file, bad);
+        const fresh = new TransformCache(dir).index('x');
+        assert.deepEqual(fresh.lookup(other, stamp), { ...record, format: 'commonjs' });
+        assert.equal(fresh.lookup(id, stamp), null, bad);
+      }
+      // A line being written (no newline yet) is skipped; the lines before it count.
+      fs.writeFileSync(index.file, `${first}\n${second}`);
+      const partial = new TransformCache(dir).index('x');
+      assert.deepEqual(partial.lookup(id, stamp), record);
+      assert.equal(partial.lookup(other, stamp), null);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a log of mostly stale lines is compacted to the last line of each file', () => {
+    const dir = tempDir('cache-index-compact');
+    try {
+      const index = new TransformCache(dir).index('x');
+      for (let i = 0n; i < 400n; i++) index.record(id, { ...stamp, ctimeNs: i }, record);
+      index.flush();
+      assert.equal(fs.readFileSync(index.file, 'utf8').split('\n').length - 1, 400);
+      const fresh = new TransformCache(dir).index('x');
+      assert.deepEqual(fresh.lookup(id, { ...stamp, ctimeNs: 399n }), record);
+      assert.equal(fs.readFileSync(index.file, 'utf8').split('\n').length - 1, 1);
+      assert.deepEqual(
+        new TransformCache(dir).index('x').lookup(id, { ...stamp, ctimeNs: 399n }),
+        record,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an index that cannot be written is skipped without a warning (a read-only cache)', () => {
+    const dir = tempDir('index-ro');
+    try {
+      const blocker = path.join(dir, 'not-a-dir');
+      fs.writeFileSync(blocker, '');
+      const errors: unknown[] = [];
+      const cache = new TransformCache(path.join(blocker, 'cache'), (e) => errors.push(e));
+      const index = cache.index('x');
+      index.record(id, stamp, record);
+      index.flush();
+      index.record(id, stamp, record);
+      index.flush();
+      assert.deepEqual(errors, []);
+      assert.equal(cache.stats.writeErrors, 0);
+      assert.equal(cache.stats.indexWrites, 0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('identities differ with the URL and with how the file is loaded', () => {
+    const a = SourceIndex.identity('file:///a.js', 'commonjs', ['require']);
+    assert.equal(a, SourceIndex.identity('file:///a.js', 'commonjs', ['require']));
+    assert.notEqual(a, SourceIndex.identity('file:///b.js', 'commonjs', ['require']));
+    assert.notEqual(a, SourceIndex.identity('file:///a.js', null, ['require']));
+    assert.notEqual(a, SourceIndex.identity('file:///a.js', 'commonjs', ['import']));
+    assert.doesNotMatch(a, /[\t\n]/);
+  });
+});
+
+/** Whether an entry file is as long as its header says (written whole, not torn). */
+function isWholeEntry(file: string): boolean {
+  const bytes = fs.readFileSync(file);
+  const eol = bytes.indexOf(10);
+  const fields = bytes.toString('latin1', 0, eol).split(' ');
+  const [idLength, metaLength, codeLength] = fields.slice(6, 9).map(Number) as [
+    number,
+    number,
+    number,
+  ];
+  return eol + 1 + idLength + metaLength + codeLength === bytes.length;
+}
 
 interface Report {
   values: unknown;
@@ -128,7 +373,15 @@ interface Report {
     modules: number;
     instrumented: number;
     cached: number;
-    cache: { hits: number; misses: number; writes: number; invalid: number; writeErrors: number };
+    cache: {
+      hits: number;
+      misses: number;
+      writes: number;
+      invalid: number;
+      writeErrors: number;
+      indexHits: number;
+      indexWrites: number;
+    };
   };
 }
 
@@ -146,6 +399,9 @@ describe('transform cache: processes', () => {
         LIVEPATCH_CACHE: undefined,
         LIVEPATCH_INCLUDE: undefined,
         LIVEPATCH_EXCLUDE: undefined,
+        LIVEPATCH_CACHE_INDEX: undefined,
+        // The fixture files may have been checked out a moment ago.
+        LIVEPATCH_CACHE_INDEX_SETTLE_MS: '0',
       },
     });
 
@@ -165,6 +421,9 @@ describe('transform cache: processes', () => {
       assert.equal(warm.stats.instrumented, 0, 'the instrumenter was not called');
       assert.equal(warm.stats.cached, 4);
       assert.equal(warm.stats.cache.writes, 0);
+      // Served without Node reading them: all but b.ts, an ES module in a package without
+      // `type`, whose format Node detects (and may warn about) in its load step every time.
+      assert.equal(warm.stats.cache.indexHits, 3);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -237,8 +496,8 @@ describe('transform cache: processes', () => {
         .filter((n) => n.endsWith('.entry'))
         .map((n) => n.slice(0, -'.entry'.length));
       assert.equal(keys.length, 2);
-      const reader = new TransformCache(dir);
-      for (const key of keys) assert.ok(reader.get(key), `entry ${key} is whole`);
+      for (const key of keys)
+        assert.ok(isWholeEntry(path.join(dir, `${key}.entry`)), `entry ${key} is whole`);
 
       // And the next start finds everything.
       const warm = JSON.parse(
@@ -268,5 +527,257 @@ describe('transform cache: processes', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** A small app in a fresh directory: an ES module entry, a CommonJS file, a typeless .js. */
+function makeApp(): string {
+  const app = tempDir('index-app');
+  const reportUrl = pathToFileURL(fixture('loader', 'report.mjs')).href;
+  fs.writeFileSync(path.join(app, 'package.json'), '{ "name": "index-app" }\n');
+  fs.writeFileSync(
+    path.join(app, 'main.mjs'),
+    `import { createRequire } from 'node:module';\n` +
+      `import { modules, stats } from ${JSON.stringify(reportUrl)};\n` +
+      `const require = createRequire(import.meta.url);\n` +
+      `const values = [require('./lib.cjs').value(), require('./dep.js').value()];\n` +
+      // The function lists first: reading them may rebuild one (see the damage test).
+      `const functions = modules(new URL('.', import.meta.url).pathname);\n` +
+      `console.log(JSON.stringify({ values, functions, stats: stats() }));\n`,
+  );
+  fs.writeFileSync(
+    path.join(app, 'lib.cjs'),
+    "exports.value = function value() { return 'A1'; };\n",
+  );
+  fs.writeFileSync(path.join(app, 'dep.js'), 'exports.value = () => 42;\n');
+  return app;
+}
+
+interface AppReport {
+  values: unknown[];
+  functions: Record<string, { functions: string[] }>;
+  stats: Report['stats'];
+}
+
+describe('transform cache: serving unchanged files without reading them', () => {
+  const runApp = async (
+    app: string,
+    cacheDir: string,
+    env: Record<string, string | undefined> = {},
+    preload: string[] = [],
+  ): Promise<AppReport> => {
+    const result = await runNode(
+      [
+        ...preload.flatMap((p) => ['--import', p]),
+        '--import',
+        register,
+        path.join(app, 'main.mjs'),
+      ],
+      {
+        env: {
+          LIVEPATCH_CACHE_DIR: cacheDir,
+          LIVEPATCH_CACHE: undefined,
+          LIVEPATCH_INCLUDE: undefined,
+          LIVEPATCH_EXCLUDE: undefined,
+          LIVEPATCH_CACHE_INDEX: undefined,
+          LIVEPATCH_CACHE_INDEX_SETTLE_MS: '0',
+          ...env,
+        },
+      },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    return JSON.parse(result.stdout.trim().split('\n').pop()!) as AppReport;
+  };
+
+  test('an unchanged file is served from the index; an edited one is read again', async () => {
+    const app = makeApp();
+    const dir = tempDir('index-cache');
+    try {
+      const cold = await runApp(app, dir);
+      assert.deepEqual(cold.values, ['A1', 42]);
+      assert.equal(cold.stats.instrumented, 3);
+
+      const warm = await runApp(app, dir);
+      assert.deepEqual(warm.values, ['A1', 42]);
+      assert.deepEqual(warm.functions, cold.functions, 'the same function lists, read lazily');
+      assert.equal(warm.stats.instrumented, 0);
+      assert.equal(warm.stats.cache.indexHits, 3);
+
+      // Same size, same file: only the times tell the change.
+      const lib = path.join(app, 'lib.cjs');
+      fs.writeFileSync(lib, fs.readFileSync(lib, 'utf8').replace('A1', 'B2'));
+      const edited = await runApp(app, dir);
+      assert.deepEqual(edited.values, ['B2', 42]);
+      assert.equal(edited.stats.instrumented, 1);
+      assert.equal(edited.stats.cache.indexHits, 2);
+
+      const again = await runApp(app, dir);
+      assert.deepEqual(again.values, ['B2', 42]);
+      assert.equal(again.stats.instrumented, 0);
+      assert.equal(again.stats.cache.indexHits, 3, 'the edited file is indexed again');
+    } finally {
+      fs.rmSync(app, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('files changed within the settle time are read and hashed as before', async () => {
+    const app = makeApp();
+    const dir = tempDir('index-settle');
+    try {
+      const env = { LIVEPATCH_CACHE_INDEX_SETTLE_MS: String(3_600_000) };
+      await runApp(app, dir, env);
+      const warm = await runApp(app, dir, env);
+      assert.deepEqual(warm.values, ['A1', 42]);
+      assert.equal(warm.stats.cached, 3);
+      assert.equal(warm.stats.cache.indexHits, 0);
+      assert.deepEqual(
+        fs.readdirSync(dir).filter((n) => n.endsWith('.idx')),
+        [],
+      );
+    } finally {
+      fs.rmSync(app, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('LIVEPATCH_CACHE_INDEX=0: no index, the cache still serves', async () => {
+    const app = makeApp();
+    const dir = tempDir('index-off');
+    try {
+      const env = { LIVEPATCH_CACHE_INDEX: '0' };
+      await runApp(app, dir, env);
+      const warm = await runApp(app, dir, env);
+      assert.equal(warm.stats.cached, 3);
+      assert.equal(warm.stats.cache.indexHits, 0);
+      assert.deepEqual(
+        fs.readdirSync(dir).filter((n) => n.endsWith('.idx')),
+        [],
+      );
+    } finally {
+      fs.rmSync(app, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a file that a hook below ours transforms goes through Node's load step every time", async () => {
+    const app = makeApp();
+    const dir = tempDir('index-hook');
+    try {
+      // Registered before livepatch's hooks, so it runs inside Node's load step as we see it.
+      const hook = path.join(app, 'hook.mjs');
+      fs.writeFileSync(
+        hook,
+        `import module from 'node:module';\n` +
+          `module.registerHooks({ load(url, context, nextLoad) {\n` +
+          `  const result = nextLoad(url, context);\n` +
+          `  if (!url.endsWith('/lib.cjs')) return result;\n` +
+          `  return { ...result, source: String(result.source).replace('A1', process.env.HOOK_VALUE) };\n` +
+          `} });\n`,
+      );
+      const first = await runApp(app, dir, { HOOK_VALUE: 'H1' }, [hook]);
+      assert.deepEqual(first.values, ['H1', 42]);
+      const second = await runApp(app, dir, { HOOK_VALUE: 'H2' }, [hook]);
+      assert.deepEqual(second.values, ['H2', 42], 'the hook ran again');
+      assert.equal(second.stats.cache.indexHits, 2, 'the files it left alone are indexed');
+    } finally {
+      fs.rmSync(app, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a damaged function list is rebuilt from the file when first asked for', async () => {
+    const app = makeApp();
+    const dir = tempDir('index-damage');
+    try {
+      const cold = await runApp(app, dir);
+      const entryFile = fs
+        .readdirSync(dir)
+        .filter((n) => n.endsWith('.entry'))
+        .map((n) => path.join(dir, n))
+        .find((f) => fs.readFileSync(f, 'latin1').includes('/lib.cjs"'))!;
+      const bytes = fs.readFileSync(entryFile);
+      const eol = bytes.indexOf(10);
+      const idLength = Number(bytes.toString('latin1', 0, eol).split(' ')[6]);
+      const metaStart = eol + 1 + idLength;
+      bytes[metaStart + 4] = bytes[metaStart + 4]! ^ 0xff;
+      fs.writeFileSync(entryFile, bytes);
+
+      const damaged = await runApp(app, dir);
+      assert.deepEqual(damaged.values, ['A1', 42], 'the code is served as it is');
+      assert.deepEqual(damaged.functions, cold.functions);
+      assert.equal(damaged.stats.instrumented, 1, 'rebuilt when the list was asked for');
+      assert.equal(damaged.stats.cache.invalid, 1);
+
+      const healed = await runApp(app, dir);
+      assert.deepEqual(healed.functions, cold.functions);
+      assert.equal(healed.stats.instrumented, 0);
+      assert.equal(healed.stats.cache.invalid, 0);
+    } finally {
+      fs.rmSync(app, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('function table: function lists read on first use', () => {
+  const fnB: FunctionInfo = { ...fn, index: 1, name: 'b', line: 2 };
+  let n = 0;
+  const lazyModule = (functionCount: number, details: () => CachedMeta) => {
+    const filename = path.join(os.tmpdir(), `livepatch-lazy-${process.pid}-${++n}.cjs`);
+    const url = pathToFileURL(filename).href;
+    registerModule(url, { filename, format: 'commonjs', hash, functionCount, details });
+    return { url, mod: table.enter(url) };
+  };
+
+  test('slots come from the count; the list is read on the first lookup, once', () => {
+    let reads = 0;
+    const { url, mod } = lazyModule(2, () => {
+      reads++;
+      return { functions: [fn, fnB], refused: [], moduleBindings: ['f'], prefix: '$lp_' };
+    });
+    assert.equal(mod.s.length, 2);
+    assert.match(slotsModuleSource(url), /s1=m\.s\[1\]/);
+    assert.equal(reads, 0, 'entering the module and its slots module need only the count');
+    const slot = mod.findFunction('b');
+    assert.equal(slot, mod.s[1]);
+    assert.equal(slot.info.name, 'b');
+    assert.equal(mod.s[0]!.info.name, 'f');
+    assert.deepEqual(mod.meta.moduleBindings, ['f']);
+    assert.equal(mod.meta.functions[1], fnB);
+    assert.equal(reads, 1);
+  });
+
+  test('reading the list by any means gives the slots their records', () => {
+    const { mod } = lazyModule(2, () => ({
+      functions: [fn, fnB],
+      refused: [],
+      moduleBindings: [],
+      prefix: '$lp_',
+    }));
+    assert.equal(mod.meta.functions.length, 2);
+    assert.equal(mod.s[1]!.info, fnB);
+  });
+
+  test('a list that cannot be read fails the lookup and is read again next time', () => {
+    let reads = 0;
+    const { mod } = lazyModule(1, () => {
+      if (++reads === 1) throw new Error('cannot read it now');
+      return { functions: [fn], refused: [], moduleBindings: [], prefix: '$lp_' };
+    });
+    assert.throws(() => mod.findFunction('f'), /cannot read it now/);
+    assert.equal(mod.findFunction('f').info, fn);
+    assert.equal(reads, 2);
+  });
+
+  test('a list of another length than the code has slots is refused', () => {
+    const { mod } = lazyModule(2, () => ({
+      functions: [fn],
+      refused: [],
+      moduleBindings: [],
+      prefix: '$lp_',
+    }));
+    assert.throws(() => mod.findFunction('f'), /1 entries, its code 2 slots/);
   });
 });

@@ -363,10 +363,21 @@ describe('loader: include and exclude', () => {
       );
       return [o.sourceMaps, o.sourceMapsInNodeModules, o.composeNodeModulesMaps];
     };
-    assert.deepEqual(modes(undefined), [true, true, false]);
+    // Node's own policy by default: app files mapped, node_modules not.
+    assert.deepEqual(modes(undefined), [true, false, false]);
+    assert.deepEqual(modes('1'), [true, false, false]);
     assert.deepEqual(modes('app'), [true, false, false]);
     assert.deepEqual(modes('all'), [true, true, true]);
-    assert.deepEqual(modes('0'), [false, true, false]);
+    assert.deepEqual(modes('0'), [false, false, false]);
+    const index = (env: Record<string, string>) => {
+      const o = resolveLoaderOptions({}, ctx(env));
+      return [o.cacheIndex, o.cacheIndexSettleMs];
+    };
+    assert.deepEqual(index({}), [true, 2000]);
+    assert.deepEqual(index({ LIVEPATCH_CACHE_INDEX: '0' }), [false, 2000]);
+    assert.deepEqual(index({ LIVEPATCH_CACHE: '0' }), [false, 2000], 'no cache, no index');
+    assert.deepEqual(index({ LIVEPATCH_CACHE_INDEX_SETTLE_MS: '0' }), [true, 0]);
+    assert.deepEqual(index({ LIVEPATCH_CACHE_INDEX_SETTLE_MS: 'soon' }), [true, 2000]);
     const custom = resolveLoaderOptions(
       { root: dir, cacheDir: 'cache-here' },
       ctx({ LIVEPATCH_CACHE_DIR: '/ignored' }),

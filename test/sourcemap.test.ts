@@ -74,19 +74,41 @@ describe('source maps: stack traces', () => {
     assert.match(ours.stdout, /throw\.cjs:4:24\)$/m);
   });
 
-  test('LIVEPATCH_SOURCE_MAPS=app: dependencies keep the line, with columns of the generated code', async () => {
-    const entry = fixture('loader', 'stack', 'main.mjs');
-    const result = await runNode(['--import', register, entry], {
-      env: { LIVEPATCH_CACHE: '0', LIVEPATCH_SOURCE_MAPS: 'app' },
+  for (const mode of [undefined, 'app'] as const) {
+    test(`LIVEPATCH_SOURCE_MAPS=${mode ?? '(unset)'}: app files mapped; dependencies keep the line, with columns of the generated code`, async () => {
+      const entry = fixture('loader', 'stack', 'main.mjs');
+      const result = await runNode(['--import', register, entry], {
+        env: { LIVEPATCH_CACHE: '0', LIVEPATCH_SOURCE_MAPS: mode },
+      });
+      assert.equal(result.code, 0, result.stderr);
+      const out = JSON.parse(result.stdout) as Record<string, { line: number; column: number }>;
+      const dep = fixture('loader', 'stack', 'node_modules', 'thrower', 'index.js');
+      assert.equal(out['node_modules/thrower/index.js']!.line, markerPosition(dep).line);
+      assert.notEqual(out['node_modules/thrower/index.js']!.column, markerPosition(dep).column);
+      const app = fixture('loader', 'stack', 'throw-ts.ts');
+      assert.deepEqual(out['throw-ts.ts'], { file: app, ...markerPosition(app) });
     });
-    assert.equal(result.code, 0, result.stderr);
-    const out = JSON.parse(result.stdout) as Record<string, { line: number; column: number }>;
-    const dep = fixture('loader', 'stack', 'node_modules', 'thrower', 'index.js');
-    assert.equal(out['node_modules/thrower/index.js']!.line, markerPosition(dep).line);
-    assert.notEqual(out['node_modules/thrower/index.js']!.column, markerPosition(dep).column);
-    const app = fixture('loader', 'stack', 'throw-ts.ts');
-    assert.deepEqual(out['throw-ts.ts'], { file: app, ...markerPosition(app) });
-  });
+  }
+
+  for (const cache of ['cold', 'warm'] as const) {
+    test(`LIVEPATCH_SOURCE_MAPS=all: dependencies mapped too (${cache} cache)`, async () => {
+      const entry = fixture('loader', 'stack', 'main.mjs');
+      const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'livepatch-cache-'));
+      try {
+        const env = { LIVEPATCH_CACHE_DIR: cacheDir, LIVEPATCH_SOURCE_MAPS: 'all' };
+        let result = await runNode(['--import', register, entry], { env });
+        if (cache === 'warm') result = await runNode(['--import', register, entry], { env });
+        assert.equal(result.code, 0, result.stderr);
+        const out = JSON.parse(result.stdout) as Record<string, unknown>;
+        for (const name of ['node_modules/thrower/index.js', 'throw-ts.ts', 'throw.cjs']) {
+          const file = fixture('loader', 'stack', name);
+          assert.deepEqual(out[name], { file, ...markerPosition(file) }, name);
+        }
+      } finally {
+        fs.rmSync(cacheDir, { recursive: true, force: true });
+      }
+    });
+  }
 
   test('LIVEPATCH_SOURCE_MAPS=0: no map, so stack positions are those of the generated code', async () => {
     const entry = fixture('loader', 'stack', 'main.mjs');

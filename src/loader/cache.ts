@@ -1,23 +1,33 @@
 /**
- * The on-disk transform cache: one file per transformed module, named by a key over the source
- * content, the transform versions and the options, holding the final code (with its inline
- * source map) and the module's metadata, so a warm start neither parses nor transforms.
+ * The on-disk transform cache: one entry per transformed module, named by a key over the source
+ * content, the transform versions and the options, holding the final code and the module's
+ * metadata, so a warm start neither parses nor transforms; and an index from a file's identity
+ * on disk (its stats) to the entry of its content, so a warm start of an unchanged file does not
+ * read or hash the source either.
  *
  * A module's source map is a file of its own beside the entry (`<key>.map`), named by the code
  * through a relative sourceMappingURL (Node resolves only relative ones): the code stays the size
  * of the source, for the disk, for V8, and for the memory that keeps every module's source.
  *
- * Entry layout: a header line `livepatch-cache <schema> <metaLength> <codeLength>`, the metadata
- * as JSON, then the code verbatim (not JSON-escaped: reading it back is a slice, not a parse).
- * Lengths are in UTF-16 code units and must match exactly, so a truncated entry is a miss.
+ * Entry layout (`<key>.entry`, the key being the sha256 of the entry's identity): a header line
+ *   `livepatch-cache <schema> <key> <source sha256> <format> <functions> <identityBytes>
+ *    <metaBytes> <codeBytes> <encoding>`
+ * then the identity (what the key was computed from: compared on every read, so that reading an
+ * entry needs no hashing), the metadata (JSON, deflated: decoded only when something asks for
+ * the module's functions), and the code verbatim, in `latin1` when it is all ASCII (decoded by a
+ * copy, without a UTF-8 pass) or `utf8`. Lengths are in bytes and must match the file exactly,
+ * so a truncated entry is a miss. Code and metadata are read into buffers of their own: the code
+ * string handed to Node is not a slice of a larger string, which would keep the whole entry in
+ * memory.
  *
- * Several processes may share a directory: an entry is written to a temporary file in the same
- * directory and renamed over the final name (atomic on POSIX file systems), so a reader sees a
- * whole entry or none. Whatever cannot be read or validated is a miss; whatever cannot be written
- * is skipped. The cache never fails a module load.
+ * The index (`<launch>.idx`, one per command line: see SourceIndex) is a log of lines, read once
+ * per process.
+ *
+ * Several processes may share a directory: entries and maps are written to a temporary file in
+ * the same directory and renamed over the final name (atomic on POSIX file systems), so a reader
+ * sees a whole file or none; index lines are appended whole. Whatever cannot be read or validated
+ * is a miss; whatever cannot be written is skipped. The cache never fails a module load.
  */
-import crypto, { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 
 import type {
@@ -26,10 +36,15 @@ import type {
   RefusedFunction,
   SourceMapV3,
 } from '../instrument/types.ts';
+import { crypto, fs, quickHash, zlib } from './builtins.ts';
 
 /** Bump when the layout of an entry or what the loader stores in it changes. */
-export const CACHE_SCHEMA = 2;
+export const CACHE_SCHEMA = 3;
 const MAGIC = 'livepatch-cache';
+/** Longer than any valid header line (two hashes, a few numbers). */
+const MAX_HEADER = 512;
+/** Longer than any identity (versions, URL, TypeScript settings). */
+const MAX_IDENTITY = 32 * 1024;
 
 /** What the instrumenter said about a module, with positions already in the original source. */
 export interface CachedMeta {
@@ -39,12 +54,44 @@ export interface CachedMeta {
   readonly prefix: string;
 }
 
+/** What the loader stores. */
 export interface CacheEntry {
   /** The format the code is to be loaded as (decided by detection when Node left it open). */
   readonly format: ModuleFormat;
-  /** Final code, inline source map included. */
+  /** Final code (a sourceMappingURL is added when the map is stored beside it). */
   readonly code: string;
   readonly meta: CachedMeta;
+}
+
+/** What the loader reads back: the metadata stays encoded until asked for. */
+export interface CachedEntry {
+  readonly format: ModuleFormat;
+  readonly code: string;
+  /** sha256 (hex) of the original source the entry was made from. */
+  readonly hash: string;
+  /** How many functions the metadata lists (the slots the code uses). */
+  readonly functionCount: number;
+  /** Decodes the metadata; throws when it is damaged. */
+  readMeta(): CachedMeta;
+}
+
+/** A file's identity on disk: what changes when its content may have changed. */
+export interface FileStamp {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
+/** What the index knows of a file with a given stamp. */
+export interface SourceRecord {
+  /** sha256 (hex) of its bytes as Node's load step returned them. */
+  readonly hash: string;
+  /** The key of the entry made from them (under the versions and options of that time). */
+  readonly key: string;
+  /** The format Node's load step reported (null when it reported none). */
+  readonly format: string | null;
 }
 
 export interface CacheStats {
@@ -54,11 +101,23 @@ export interface CacheStats {
   /** Entries present but unreadable or invalid (treated as misses). */
   invalid: number;
   writeErrors: number;
+  /** Modules whose source was neither read nor hashed: the index knew the file (see pipeline). */
+  indexHits: number;
+  /** Index records written. */
+  indexWrites: number;
 }
 
 export class TransformCache {
   readonly dir: string;
-  readonly stats: CacheStats = { hits: 0, misses: 0, writes: 0, invalid: 0, writeErrors: 0 };
+  readonly stats: CacheStats = {
+    hits: 0,
+    misses: 0,
+    writes: 0,
+    invalid: 0,
+    writeErrors: 0,
+    indexHits: 0,
+    indexWrites: 0,
+  };
   #dirReady = false;
   #writable = true;
   readonly #onWriteError: (error: unknown) => void;
@@ -69,31 +128,47 @@ export class TransformCache {
   }
 
   /**
-   * The key of a module: sha256 over the content hash of its source and everything else the
+   * What an entry depends on: the content hash of the module's source and everything else the
    * output depends on (versions, URL, format, options), serialised unambiguously.
    */
-  static key(sourceHash: string, parts: readonly unknown[]): string {
-    return createHash('sha256')
-      .update(JSON.stringify([CACHE_SCHEMA, sourceHash, ...parts]))
-      .digest('hex');
+  static identity(sourceHash: string, parts: readonly unknown[]): string {
+    return JSON.stringify([CACHE_SCHEMA, sourceHash, ...parts]);
+  }
+
+  /** The key (file name) of the entry with this identity: its sha256. */
+  static key(identity: string): string {
+    return contentHash(identity);
   }
 
   #file(key: string): string {
     return path.join(this.dir, `${key}.entry`);
   }
 
-  get(key: string): CacheEntry | null {
-    let text: string;
+  /**
+   * The entry of `key`, if it has this identity; null otherwise. `quiet`: a missing or invalid
+   * entry is not counted (the caller will ask again, and that is counted).
+   */
+  get(key: string, identity: string, quiet = false): CachedEntry | null {
+    let fd: number;
     try {
-      text = fs.readFileSync(this.#file(key), 'utf8');
+      fd = fs.openSync(this.#file(key), 'r');
     } catch {
-      this.stats.misses++;
+      if (!quiet) this.stats.misses++;
       return null;
     }
-    const entry = parseEntry(text, key);
+    let entry: CachedEntry | null;
+    try {
+      entry = readEntry(fd, key, identity);
+    } catch {
+      entry = null;
+    } finally {
+      fs.closeSync(fd);
+    }
     if (!entry) {
-      this.stats.invalid++;
-      this.stats.misses++;
+      if (!quiet) {
+        this.stats.invalid++;
+        this.stats.misses++;
+      }
       return null;
     }
     this.stats.hits++;
@@ -101,53 +176,111 @@ export class TransformCache {
   }
 
   /**
-   * Store an entry, and its source map as a file beside it. Returns the entry as stored (its code
-   * now refers to the map file), or null when nothing could be written: the caller then inlines
-   * the map. Never throws.
+   * Store an entry, and its source map as a file beside it. Returns the code as stored (it now
+   * refers to the map file), or null when nothing could be written: the caller then inlines the
+   * map. Never throws.
    */
   set(
     key: string,
+    identity: string,
+    sourceHash: string,
     entry: CacheEntry,
     map: SourceMapV3 | null,
     moduleFile: string,
-  ): CacheEntry | null {
+  ): string | null {
     if (!this.#writable) return null;
     try {
-      if (!this.#dirReady) {
-        fs.mkdirSync(this.dir, { recursive: true });
-        this.#dirReady = true;
-      }
+      this.#ensureDir();
       let code = entry.code;
       if (map) {
         const ref = relativeUrl(path.dirname(moduleFile), path.join(this.dir, `${key}.map`));
         if (ref === null) return null; // another drive: no relative URL reaches it
         // The map first: an entry never refers to a map that is not there.
-        this.#writeAtomic(`${key}.map`, JSON.stringify(map));
+        this.#writeAtomic(`${key}.map`, [Buffer.from(JSON.stringify(map))]);
         code += `\n//# sourceMappingURL=${ref}\n`;
       }
-      const meta = JSON.stringify({ key, format: entry.format, meta: entry.meta });
-      this.#writeAtomic(
-        `${key}.entry`,
-        `${MAGIC} ${CACHE_SCHEMA} ${meta.length} ${code.length}\n${meta}${code}`,
-      );
+      const id = Buffer.from(identity);
+      const meta = zlib().deflateSync(JSON.stringify(entry.meta));
+      // One byte per character exactly when every character is ASCII.
+      const ascii = Buffer.byteLength(code) === code.length;
+      const codeBytes = Buffer.from(code, ascii ? 'latin1' : 'utf8');
+      const header =
+        `${MAGIC} ${CACHE_SCHEMA} ${key} ${sourceHash} ${entry.format} ` +
+        `${entry.meta.functions.length} ${id.length} ${meta.length} ${codeBytes.length} ` +
+        `${ascii ? 'latin1' : 'utf8'}\n`;
+      this.#writeAtomic(`${key}.entry`, [Buffer.from(header), id, meta, codeBytes]);
       this.stats.writes++;
-      return { ...entry, code };
+      return code;
     } catch (error) {
-      this.stats.writeErrors++;
-      // A read-only or full disk will not get better during this process: stop trying.
-      this.#writable = false;
-      this.#onWriteError(error);
+      this.#failed(error);
       return null;
     }
   }
 
+  /**
+   * The index of source files for one command line (`launch`: whatever decides how Node loads
+   * files). Read on first lookup.
+   */
+  index(launch: string): SourceIndex {
+    return new SourceIndex(this, path.join(this.dir, `${quickHash(launch)}.idx`));
+  }
+
+  /** Remove an entry found damaged, so that the next start rebuilds it. Never throws. */
+  discard(key: string): void {
+    try {
+      fs.rmSync(this.#file(key), { force: true });
+    } catch {
+      // Whoever cannot remove it reads it as damaged again and rebuilds it again.
+    }
+  }
+
+  /**
+   * Run a write for the index (SourceIndex), with the directory made. Returns false when nothing
+   * was written. Failures are not reported: the index only saves time, and a cache that is
+   * complete but read-only (made at build time, say) must not warn on every start.
+   */
+  writeForIndex(write: () => void): boolean {
+    if (!this.#writable) return false;
+    try {
+      this.#ensureDir();
+      write();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Replace a file of the cache directory atomically with `data`. */
+  replaceForIndex(file: string, data: string): void {
+    this.#writeAtomic(path.basename(file), [Buffer.from(data)]);
+  }
+
+  #ensureDir(): void {
+    if (!this.#dirReady) {
+      fs.mkdirSync(this.dir, { recursive: true });
+      this.#dirReady = true;
+    }
+  }
+
+  #failed(error: unknown): void {
+    this.stats.writeErrors++;
+    // A read-only or full disk will not get better during this process: stop trying.
+    this.#writable = false;
+    this.#onWriteError(error);
+  }
+
   /** Write to a temporary file in the same directory, then rename it over the final name. */
-  #writeAtomic(name: string, data: string): void {
+  #writeAtomic(name: string, parts: readonly Uint8Array[]): void {
     const file = path.join(this.dir, name);
     // pid plus randomness: unique across processes and their worker threads.
-    const tmp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+    const tmp = `${file}.${process.pid}-${crypto().randomBytes(6).toString('hex')}.tmp`;
     try {
-      fs.writeFileSync(tmp, data);
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        for (const part of parts) writeAll(fd, part);
+      } finally {
+        fs.closeSync(fd);
+      }
       // rename replaces a file another process wrote meanwhile: same key, same content.
       fs.renameSync(tmp, file);
     } catch (error) {
@@ -157,6 +290,131 @@ export class TransformCache {
   }
 }
 
+/**
+ * What the loader knows of source files by their stats: for a file loaded a given way (URL, the
+ * format Node's resolution gave, the conditions), the stamp it had, the content hash Node's load
+ * step then gave, the key of the entry made from it, and the format Node reported. One file per
+ * command line, read once per process: a warm start of 260 modules would otherwise open 260
+ * small files.
+ *
+ * Line: `<identity>\t<dev> <ino> <size> <mtimeNs> <ctimeNs>\t<sha256>\t<key>\t<format or ->`,
+ * the identity being JSON text (which holds no tab or newline). Processes append their lines
+ * with one write each (O_APPEND); a reader keeps the last well-formed line of each identity and
+ * skips anything else (a line being written). Even where appends of several machines can overlap
+ * (NFS), what remains of an overwritten line is the end of a line, which matches no identity.
+ * When the log holds many stale lines a process rewrites it (temporary file and rename); lines
+ * others append meanwhile are lost, which costs them a normal load next time.
+ */
+export class SourceIndex {
+  readonly file: string;
+  readonly #cache: TransformCache;
+  /** Identity → the rest of its last line, checked when looked up. */
+  #lines: Map<string, string> | null = null;
+  #pending: string[] = [];
+  #flushQueued = false;
+  #exitHook = false;
+  #failed = false;
+
+  constructor(cache: TransformCache, file: string) {
+    this.#cache = cache;
+    this.file = file;
+  }
+
+  /** The identity of a load of a file: how Node loads it. */
+  static identity(
+    url: string,
+    format: string | null,
+    conditions: readonly string[] | null,
+  ): string {
+    return JSON.stringify([url, format, conditions]);
+  }
+
+  /** What the index knows of the file, if it still has this stamp; null otherwise. */
+  lookup(identity: string, stamp: FileStamp): SourceRecord | null {
+    const rest = this.#load().get(identity);
+    if (rest === undefined) return null;
+    const f = rest.split('\t');
+    if (f.length !== 4 || f[0] !== stampText(stamp)) return null;
+    const [, hash, key, format] = f;
+    if (!HEX64.test(hash) || !HEX64.test(key) || !FORMAT_WORD.test(format)) return null;
+    return { hash, key, format: format === '-' ? null : format };
+  }
+
+  /** Remember what the file holds at this stamp; written soon after, in one append. */
+  record(identity: string, stamp: FileStamp, record: SourceRecord): void {
+    const format = record.format ?? '-';
+    if (!FORMAT_WORD.test(format) || !HEX64.test(record.hash) || !HEX64.test(record.key)) return;
+    const rest = `${stampText(stamp)}\t${record.hash}\t${record.key}\t${format}`;
+    this.#pending.push(`${identity}\t${rest}\n`);
+    this.#load().set(identity, rest);
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      // After the current burst of loads, and at exit for a process that ends first.
+      setImmediate(() => this.flush()).unref();
+      if (!this.#exitHook) {
+        this.#exitHook = true;
+        process.once('exit', () => this.flush());
+      }
+    }
+  }
+
+  /** Append what was recorded. Never throws; after a failed write, records nothing more. */
+  flush(): void {
+    this.#flushQueued = false;
+    if (this.#pending.length === 0) return;
+    const data = this.#pending.join('');
+    const count = this.#pending.length;
+    this.#pending = [];
+    if (this.#failed) return;
+    // One write call per flush: appends of other processes cannot come between its lines.
+    if (this.#cache.writeForIndex(() => fs.appendFileSync(this.file, data))) {
+      this.#cache.stats.indexWrites += count;
+    } else {
+      this.#failed = true;
+    }
+  }
+
+  #load(): Map<string, string> {
+    if (this.#lines !== null) return this.#lines;
+    const lines = new Map<string, string>();
+    let text = '';
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch {
+      // no index yet
+    }
+    let count = 0;
+    let at = 0;
+    for (;;) {
+      const eol = text.indexOf('\n', at);
+      if (eol === -1) break; // the rest, if any, is a line being written
+      const tab = text.indexOf('\t', at);
+      if (tab > at && tab < eol) {
+        lines.set(text.slice(at, tab), text.slice(tab + 1, eol));
+        count++;
+      }
+      at = eol + 1;
+    }
+    this.#lines = lines;
+    if (count > 2 * lines.size + 256) this.#compact(lines);
+    return lines;
+  }
+
+  /** Rewrite the log with the last line of each identity only. */
+  #compact(lines: Map<string, string>): void {
+    let data = '';
+    for (const [identity, rest] of lines) data += `${identity}\t${rest}\n`;
+    this.#cache.writeForIndex(() => this.#cache.replaceForIndex(this.file, data));
+  }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const FORMAT_WORD = /^[\w-]+$/;
+
+function stampText(stamp: FileStamp): string {
+  return `${stamp.dev} ${stamp.ino} ${stamp.size} ${stamp.mtimeNs} ${stamp.ctimeNs}`;
+}
+
 /** `to` as a URL relative to the directory `from` (what a sourceMappingURL may hold). */
 function relativeUrl(from: string, to: string): string | null {
   const rel = path.relative(from, to);
@@ -164,45 +422,108 @@ function relativeUrl(from: string, to: string): string | null {
   return rel.split(path.sep).map(encodeURIComponent).join('/');
 }
 
-function parseEntry(text: string, key: string): CacheEntry | null {
-  const eol = text.indexOf('\n');
-  if (eol === -1 || eol > 80) return null;
-  const [magic, schema, metaLength, codeLength] = text.slice(0, eol).split(' ');
-  if (magic !== MAGIC || Number(schema) !== CACHE_SCHEMA) return null;
-  const metaEnd = eol + 1 + Number(metaLength);
-  if (!Number.isInteger(metaEnd) || text.length !== metaEnd + Number(codeLength)) return null;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text.slice(eol + 1, metaEnd));
-  } catch {
+function writeAll(fd: number, data: Uint8Array): void {
+  let done = 0;
+  while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done);
+}
+
+/** `length` bytes at `position`, in a buffer of their own; null when the file is shorter. */
+function readAt(fd: number, length: number, position: number): Buffer | null {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) return null;
+    done += n;
+  }
+  return buf;
+}
+
+/**
+ * Entries up to this size (most modules) are read with one call into a buffer reused for every
+ * read (reading is synchronous), which also tells their size without a stat.
+ */
+const SMALL_ENTRY = 64 * 1024;
+let scratch: Buffer | null = null;
+
+/** Fill `buf` from the start of the file; returns how many bytes there were (up to its size). */
+function readStart(fd: number, buf: Buffer): number {
+  let done = 0;
+  while (done < buf.length) {
+    const n = fs.readSync(fd, buf, done, buf.length - done, done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+const FORMATS: ReadonlySet<string> = new Set<ModuleFormat>(['commonjs', 'module']);
+const COUNT = /^(?:0|[1-9]\d{0,9})$/;
+
+function readEntry(fd: number, key: string, identity: string): CachedEntry | null {
+  scratch ??= Buffer.allocUnsafeSlow(SMALL_ENTRY);
+  const start = readStart(fd, scratch);
+  const whole = start < SMALL_ENTRY;
+  const size = whole ? start : fs.fstatSync(fd).size;
+  const eol = scratch.subarray(0, Math.min(start, MAX_HEADER)).indexOf(10);
+  if (eol === -1) return null;
+  const f = scratch.toString('latin1', 0, eol).split(' ');
+  if (f.length !== 10 || f[0] !== MAGIC || f[1] !== String(CACHE_SCHEMA) || f[2] !== key) {
     return null;
   }
-  if (!raw || typeof raw !== 'object') return null;
-  const e = raw as Record<string, unknown>;
-  if (e.key !== key) return null;
-  if (e.format !== 'commonjs' && e.format !== 'module') return null;
-  const meta = e.meta as Record<string, unknown> | null | undefined;
+  const [, , , hash, format, count, idLength, metaLength, codeLength, encoding] = f;
+  if (!HEX64.test(hash) || !FORMATS.has(format)) return null;
+  for (const n of [count, idLength, metaLength, codeLength]) if (!COUNT.test(n)) return null;
+  if (encoding !== 'latin1' && encoding !== 'utf8') return null;
+  const idStart = eol + 1;
+  const metaStart = idStart + Number(idLength);
+  const codeStart = metaStart + Number(metaLength);
+  if (codeStart + Number(codeLength) !== size) return null;
+  if (Number(idLength) > MAX_IDENTITY || metaStart > start) return null;
+  if (scratch.toString('utf8', idStart, metaStart) !== identity) return null;
+  let meta: Buffer | null;
+  let code: string;
+  if (whole) {
+    // Copies: the scratch buffer is read into again for the next entry.
+    meta = Buffer.from(scratch.subarray(metaStart, codeStart));
+    code = scratch.toString(encoding, codeStart, size);
+  } else {
+    meta = readAt(fd, Number(metaLength), metaStart);
+    const codeBytes = readAt(fd, Number(codeLength), codeStart);
+    if (!meta || !codeBytes) return null;
+    code = codeBytes.toString(encoding);
+  }
+  const functionCount = Number(count);
+  const metaBytes = meta;
+  return {
+    format: format as ModuleFormat,
+    code,
+    hash,
+    functionCount,
+    readMeta: () => decodeMeta(metaBytes, functionCount),
+  };
+}
+
+function decodeMeta(bytes: Buffer, functionCount: number): CachedMeta {
+  const raw = JSON.parse(zlib().inflateSync(bytes).toString('utf8')) as unknown;
+  const meta = raw as Record<string, unknown> | null;
   if (
     !meta ||
     typeof meta !== 'object' ||
     !Array.isArray(meta.functions) ||
+    meta.functions.length !== functionCount ||
     !Array.isArray(meta.refused) ||
     !Array.isArray(meta.moduleBindings) ||
     typeof meta.prefix !== 'string'
   ) {
-    return null;
+    throw new Error('malformed metadata');
   }
-  return { format: e.format, code: text.slice(metaEnd), meta: meta as unknown as CachedMeta };
+  return meta as unknown as CachedMeta;
 }
 
 /** sha256 (hex) of a module's original source bytes: its identity for patches and the cache. */
 export function contentHash(source: string | Uint8Array): string {
-  // One-shot crypto.hash (Node 21.7+) skips the Hash object: measurably faster per module.
-  return oneShot
-    ? oneShot('sha256', source, 'hex')
-    : createHash('sha256').update(source).digest('hex');
+  // One-shot crypto.hash (Node 21.7+, so always here) skips the Hash object: measurably faster
+  // per module.
+  return crypto().hash('sha256', source, 'hex');
 }
-
-const oneShot = (
-  crypto as unknown as { hash?: (alg: string, data: string | Uint8Array, enc: 'hex') => string }
-).hash;

@@ -3,13 +3,13 @@
  * CommonJS-or-ESM decision for files whose format Node leaves open (a `.js` or `.ts` file with no
  * `type` in its package.json, loaded through `require()`), made the way Node makes it.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as Vm from 'node:vm';
 import { createRequire } from 'node:module';
 
 import type { ModuleFormat } from '../instrument/types.ts';
+import { fs } from './builtins.ts';
 
 /** The source language of a module we transform. */
 export type SourceLang = 'js' | 'ts' | 'jsx' | 'tsx';

@@ -6,14 +6,14 @@
  * Node's behaviour these hooks rely on is measured on 22.23, 24.21 and 26.10 and written down in
  * docs/loader.md ("What Node's hooks hand us").
  */
-import fs from 'node:fs';
 import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { SLOTS_SPECIFIER, SLOTS_URL_PREFIX } from '../runtime/key.ts';
+import { fs } from './builtins.ts';
 import { classify, isJsxUrl } from './format.ts';
 import { isLivepatchFile, type ModuleFilter } from './filter.ts';
-import type { Pipeline } from './pipeline.ts';
+import type { CodeOutcome, Pipeline } from './pipeline.ts';
 
 /**
  * The URL of an importing module's slots module. A custom scheme is fine as a resolved URL; as
@@ -47,9 +47,9 @@ interface ResolveResult {
   importAttributes?: Record<string, string>;
 }
 interface LoadContext {
-  conditions: string[];
-  format: string | null | undefined;
-  importAttributes: Record<string, string>;
+  conditions?: string[];
+  format?: string | null | undefined;
+  importAttributes?: Record<string, string>;
 }
 interface LoadResult {
   format: string | null | undefined;
@@ -95,22 +95,29 @@ export function createResolveHook(): ResolveHook {
 }
 
 export function createLoadHook(deps: HookDeps): LoadHook {
-  // Modules loaded while we transform (lazily loaded parts of the transformer itself) are ours,
-  // not the app's: never instrument them, and never recurse into the pipeline.
-  let busy = false;
-
+  const { pipeline } = deps;
   return function livepatchLoad(url, context, nextLoad) {
     if (url.startsWith(SLOTS_URL_PREFIX)) {
       const parent = decodeURIComponent(url.slice(SLOTS_URL_PREFIX.length));
       return { format: 'module', source: deps.slotsModuleSource(parent), shortCircuit: true };
     }
-    if (busy || !url.startsWith('file:')) return nextLoad(url, context);
+    // Modules loaded while we transform (lazily loaded parts of the transformer itself) are ours,
+    // not the app's: never instrument them, and never recurse into the pipeline.
+    if (pipeline.busy || !url.startsWith('file:')) return nextLoad(url, context);
     // Files left out of instrumentation still get TypeScript compiled (Node's type stripping
     // refuses enums, namespaces, parameter properties and anything under node_modules), so
     // excluding a file never stops the program from running.
     const instrument = deps.filter(url);
     if (!instrument && (!isCompiledLanguage(url) || isLivepatchFile(url))) {
       return nextLoad(url, context);
+    }
+
+    // An unchanged file the cache knows is served without Node's load step: no read, no hash.
+    let probe = null;
+    if (instrument) {
+      const early = pipeline.beforeLoad(url, context);
+      if ('outcome' in early) return toLoadResult(early.outcome);
+      probe = early.probe;
     }
 
     let result: LoadResult;
@@ -129,36 +136,47 @@ export function createLoadHook(deps: HookDeps): LoadHook {
     if (!classified || result.source == null) return result;
     if (typeof result.source !== 'string' && !ArrayBuffer.isView(result.source)) return result;
 
-    let outcome;
-    busy = true;
-    try {
-      outcome = deps.pipeline.run(
-        url,
-        result.source as string | Uint8Array,
-        classified,
-        instrument,
-      );
-    } finally {
-      busy = false;
-    }
+    // Indexed only when skipping Node's load step next time changes nothing but the time: not
+    // when it threw (we read the file ourselves), nor when it detected ES module syntax in a file
+    // whose package has no `type` (it may warn about that: MODULE_TYPELESS_PACKAGE_JSON). Those
+    // loads run it every time.
+    const index =
+      probe !== null && loadError === null && (context.format != null || !isModule(result.format))
+        ? { probe, nodeFormat: result.format }
+        : null;
+    const outcome = pipeline.run(
+      url,
+      result.source as string | Uint8Array,
+      classified,
+      instrument,
+      index,
+    );
     if (outcome.kind === 'original') {
       if (loadError !== null) throw loadError;
       return result;
     }
-    if (outcome.format === 'commonjs') {
-      // Node 22 compiles a CommonJS module whose source comes from a load hook, when it is
-      // reached through `import`, with a reduced `require` (no require.cache, no
-      // require.extensions). This flag, which Node 22's own default load sets, sends it through
-      // the real CommonJS loader, which takes the source we return. Node 24+ ignore it.
-      return {
-        format: 'commonjs',
-        source: outcome.code,
-        shortCircuit: true,
-        shouldBeReloadedByCJSLoader: true,
-      };
-    }
-    return { format: outcome.format, source: outcome.code, shortCircuit: true };
+    return toLoadResult(outcome);
   };
+}
+
+function toLoadResult(outcome: CodeOutcome): LoadResult {
+  if (outcome.format === 'commonjs') {
+    // Node 22 compiles a CommonJS module whose source comes from a load hook, when it is
+    // reached through `import`, with a reduced `require` (no require.cache, no
+    // require.extensions). This flag, which Node 22's own default load sets, sends it through
+    // the real CommonJS loader, which takes the source we return. Node 24+ ignore it.
+    return {
+      format: 'commonjs',
+      source: outcome.code,
+      shortCircuit: true,
+      shouldBeReloadedByCJSLoader: true,
+    };
+  }
+  return { format: outcome.format, source: outcome.code, shortCircuit: true };
+}
+
+function isModule(format: string | null | undefined): boolean {
+  return format === 'module' || format === 'module-typescript';
 }
 
 const RECOVERABLE_LOAD_ERRORS = new Set([

@@ -3,8 +3,6 @@
  * every module loaded afterwards (`require` and `import`, JavaScript and TypeScript) is
  * instrumented. `livepatch/register` calls it for `node --import livepatch/register app.js`.
  */
-import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type * as Instrumenter from '../instrument/transform.ts';
 import { installRuntime } from '../runtime/global.ts';
 import { registerModule, setAppRoot, slotsModuleSource } from '../runtime/table.ts';
+import { fs, quickHash } from './builtins.ts';
 import { createLoader, currentLoader, type Loader } from './install.ts';
 import type { LoaderOptions } from './options.ts';
 import type { LoaderBackend, LoaderStats } from './pipeline.ts';
@@ -32,12 +31,14 @@ function loadInstrumenter(): typeof Instrumenter {
 }
 
 /**
- * What the generated code depends on, for the cache key: the contents of the instrumenter's and
- * the runtime's files (which include TRANSFORM_VERSION). Reading them costs well under a
- * millisecond and catches a change nobody remembered to version.
+ * What the generated code depends on, for the cache key: the instrumenter's and the runtime's
+ * files, by name, size and modification time, so that a change nobody versioned (TRANSFORM_VERSION)
+ * still invalidates the cache. Their stats rather than their contents: reading and hashing them
+ * cost every start a millisecond and loading crypto, which a warm start otherwise does without.
+ * An edit changes the modification time (a rebuild, a checkout, an install of another version).
  */
 function codeFingerprint(): string {
-  const hash = createHash('sha256');
+  let stamp = '';
   for (const dir of ['instrument', 'runtime']) {
     const dirPath = fileURLToPath(new URL(`../${dir}/`, import.meta.url));
     let names: string[];
@@ -50,11 +51,11 @@ function codeFingerprint(): string {
       names = [];
     }
     for (const name of names) {
-      hash.update(`${dir}/${name}\0`);
-      hash.update(fs.readFileSync(path.join(dirPath, name)));
+      const st = fs.statSync(path.join(dirPath, name), { bigint: true });
+      stamp += `${dir}/${name}:${st.size}:${st.mtimeNs}\n`;
     }
   }
-  return hash.digest('hex');
+  return quickHash(stamp);
 }
 
 /** The real instrumenter and runtime. */
@@ -67,9 +68,8 @@ export const livepatchBackend: LoaderBackend = {
       filename: meta.filename,
       format: meta.format,
       hash: meta.hash,
-      functions: meta.functions,
-      refused: meta.refused,
-      moduleBindings: meta.moduleBindings,
+      functionCount: meta.functionCount,
+      details: meta.details,
     });
   },
   slotsModuleSource,

@@ -63,6 +63,8 @@ export function createLoader(backend: LoaderBackend, options: LoaderOptions = {}
     cache,
     sourceMaps: resolved.sourceMaps,
     composeNodeModulesMaps: resolved.composeNodeModulesMaps,
+    sourceIndex: resolved.cacheIndex,
+    indexSettleMs: resolved.cacheIndexSettleMs,
     warn,
   });
   const hooks = registerLoaderHooks({

@@ -2,7 +2,6 @@
  * Loader settings: programmatic options layered over the environment (LIVEPATCH_* variables),
  * resolved once when the loader is installed.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 
 import {
@@ -11,6 +10,7 @@ import {
   type FilterRule,
   type ModuleFilter,
 } from './filter.ts';
+import { fs } from './builtins.ts';
 
 export interface LoaderOptions {
   /**
@@ -28,12 +28,18 @@ export interface LoaderOptions {
   /** Cache directory. Default: LIVEPATCH_CACHE_DIR, else `<root>/node_modules/.cache/livepatch`. */
   readonly cacheDir?: string;
   /**
+   * Serve unchanged files from the cache without reading or hashing them, trusting their stats
+   * (device, inode, size, mtime, ctime); default true, LIVEPATCH_CACHE_INDEX=0 turns it off.
+   */
+  readonly cacheIndex?: boolean;
+  /**
    * Source maps, and Node applying them to stack traces (env LIVEPATCH_SOURCE_MAPS):
-   * - true (default): every instrumented file maps back to the file as it was loaded;
-   * - 'app': Node maps only files outside node_modules (a faster start; frames in dependencies
-   *   keep their line but show columns of the instrumented code);
-   * - 'all': also through the maps dependencies ship (compiled packages' own sources; slower
-   *   cold start), as `--enable-source-maps` would;
+   * - 'app' / true (default): every instrumented file gets a map (debuggers read it); Node maps
+   *   stack frames of files outside node_modules, as its own `setSourceMapsSupport(true)` does.
+   *   Frames in dependencies keep their line (the instrumenter adds no lines) and show columns
+   *   of the instrumented code;
+   * - 'all': Node maps frames in node_modules too, also through the maps dependencies ship
+   *   (compiled packages' own sources), as `--enable-source-maps` would; a slower start;
    * - false / '0': no maps.
    */
   readonly sourceMaps?: boolean | 'app' | 'all';
@@ -46,6 +52,10 @@ export interface ResolvedLoaderOptions {
   readonly filter: ModuleFilter;
   /** null when the transform cache is off. */
   readonly cacheDir: string | null;
+  /** Whether the cache's index may serve unchanged files before Node reads them. */
+  readonly cacheIndex: boolean;
+  /** How long ago (ms) a file must have changed for the index to record it. */
+  readonly cacheIndexSettleMs: number;
   readonly sourceMaps: boolean;
   /** Whether Node maps stack frames of files under node_modules too. */
   readonly sourceMapsInNodeModules: boolean;
@@ -88,15 +98,16 @@ export function resolveLoaderOptions(
       )
     : null;
   const envMaps = env.LIVEPATCH_SOURCE_MAPS?.trim();
-  const maps =
-    options.sourceMaps ??
-    (isOff(envMaps) ? false : envMaps === 'all' || envMaps === 'app' ? envMaps : true);
+  const maps = options.sourceMaps ?? (isOff(envMaps) ? false : envMaps === 'all' ? 'all' : 'app');
+  const settle = Number(nonEmpty(env.LIVEPATCH_CACHE_INDEX_SETTLE_MS) ?? NaN);
   return {
     root,
     filter: createModuleFilter({ root, include, exclude }),
     cacheDir,
+    cacheIndex: cacheDir !== null && (options.cacheIndex ?? !isOff(env.LIVEPATCH_CACHE_INDEX)),
+    cacheIndexSettleMs: Number.isFinite(settle) && settle >= 0 ? settle : 2000,
     sourceMaps: maps !== false,
-    sourceMapsInNodeModules: maps !== 'app',
+    sourceMapsInNodeModules: maps === 'all',
     composeNodeModulesMaps: maps === 'all',
     compileCache: (options.compileCache ?? true) && cacheDir !== null,
   };

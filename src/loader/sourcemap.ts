@@ -3,7 +3,6 @@
  * with a map the original file already carries, inline the result, map function positions back
  * to the original source, and switch on Node's stack-trace support for them.
  */
-import fs from 'node:fs';
 import module, { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -11,6 +10,7 @@ import type Remapping from '@jridgewell/remapping';
 import type * as TraceMapping from '@jridgewell/trace-mapping';
 
 import type { SourceMapV3 } from '../instrument/types.ts';
+import { fs } from './builtins.ts';
 
 // Loaded on first use: a warm start (everything from the cache) never needs them.
 const require = createRequire(import.meta.url);
@@ -145,11 +145,12 @@ function ensureSlash(s: string): string {
 
 /**
  * Make Node apply source maps to stack traces. Must run before modules are compiled: Node reads
- * a module's map when it compiles it (measuring every line and decoding the map at once, a cost
- * in proportion to the code). `nodeModules: false` (LIVEPATCH_SOURCE_MAPS=app) leaves files
- * under node_modules out, as Node's own `setSourceMapsSupport(true)` does; their frames keep the
- * right line (the instrumenter adds no lines) with columns of the generated code. A
- * `--enable-source-maps` already in force is left as it is.
+ * a module's map when it compiles it (measuring every line, and on Node 22 reading and decoding
+ * the map at once, a cost in proportion to the code). `nodeModules: false` (the default,
+ * LIVEPATCH_SOURCE_MAPS=app) leaves files under node_modules out, as Node's own
+ * `setSourceMapsSupport(true)` does; their frames keep the right line (the instrumenter adds no
+ * lines) with columns of the generated code. A `--enable-source-maps` already in force is left as
+ * it is.
  */
 export function enableSourceMapSupport(nodeModules: boolean): void {
   const m = module as unknown as {

@@ -4,7 +4,6 @@
  * with their metadata — compiled the way `tsc` does, per the project's nearest tsconfig.json.
  * Module syntax is left as written (like Node's type stripping): the format follows Node's rules.
  */
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -12,6 +11,7 @@ import type * as Oxc from 'oxc-transform';
 import type { TransformOptions } from 'oxc-transform';
 
 import type { SourceMapV3 } from '../instrument/types.ts';
+import { fs } from './builtins.ts';
 import type { RequestedFormat, SourceLang } from './format.ts';
 import { TS_HELPERS_KEY, tsHelperNames } from './ts-helpers.ts';
 

@@ -3,6 +3,11 @@
  * The loader registers a module's metadata before Node evaluates it; the module's header then
  * calls `enter`, which creates (or, for a re-evaluation of the same source, reuses) its slots
  * and tells listeners — the patch core applies pending patches there, before any module code.
+ *
+ * A module's function list can be registered as a count plus a way to read the list: a warm start
+ * then creates the slots from the count and reads the list only when something asks for the
+ * module's functions (a listing, a lookup, a patch). typescript.js has 21,717 functions, and
+ * decoding their records on every start cost more than the rest of its registration.
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,6 +21,9 @@ export interface ModuleMeta {
   readonly format: ModuleFormat;
   /** sha256 (hex) of the original source bytes. */
   readonly hash: string;
+  /** How many functions (slots) the module has; known without reading the function list. */
+  readonly functionCount: number;
+  /** Read on first use when the loader registered the module with a count (see ModuleDetails). */
   readonly functions: readonly FunctionInfo[];
   readonly refused: readonly RefusedFunction[];
   readonly moduleBindings: readonly string[];
@@ -27,6 +35,101 @@ export interface ModuleInstance {
   b(accessor: ScopeAccessor): void;
 }
 
+/** The part of a module's metadata that can be read on first use. */
+export interface ModuleDetails {
+  readonly functions: readonly FunctionInfo[];
+  readonly refused: readonly RefusedFunction[];
+  readonly moduleBindings: readonly string[];
+}
+
+interface MetaBase {
+  readonly url?: string;
+  readonly filename: string;
+  readonly format: ModuleFormat;
+  readonly hash: string;
+}
+
+/**
+ * What the loader registers: the lists themselves, or their count and a function that returns
+ * them (called at most once, on first use; it may throw, and is then called again next time).
+ */
+export type RegisteredMeta =
+  | (MetaBase & ModuleDetails)
+  | (MetaBase & { readonly functionCount: number; readonly details: () => ModuleDetails });
+
+/** Module metadata whose function lists are read on first use. */
+class LazyModuleMeta implements ModuleMeta {
+  readonly url: string;
+  readonly filename: string;
+  readonly format: ModuleFormat;
+  readonly hash: string;
+  readonly functionCount: number;
+  #details: ModuleDetails | null;
+  #read: (() => ModuleDetails) | null;
+  #onRead: ((functions: readonly FunctionInfo[]) => void) | null = null;
+  constructor(url: string, meta: RegisteredMeta) {
+    this.url = url;
+    this.filename = meta.filename;
+    this.format = meta.format;
+    this.hash = meta.hash;
+    if ('details' in meta) {
+      this.functionCount = meta.functionCount;
+      this.#details = null;
+      this.#read = meta.details;
+    } else {
+      this.functionCount = meta.functions.length;
+      this.#details = { functions: meta.functions, refused: meta.refused, moduleBindings: meta.moduleBindings };
+      this.#read = null;
+    }
+  }
+  /** The function list if it has been read; otherwise null, and `then` runs when it is. */
+  functionsOr(then: (functions: readonly FunctionInfo[]) => void): readonly FunctionInfo[] | null {
+    if (this.#details !== null) return this.#details.functions;
+    this.#onRead = then;
+    return null;
+  }
+  #get(): ModuleDetails {
+    if (this.#details === null) {
+      const details = this.#read!();
+      if (details.functions.length !== this.functionCount) {
+        // The generated code indexes slots 0..count-1: a list of another length cannot be theirs.
+        throw new Error(
+          `livepatch: the function list of ${this.url} has ${details.functions.length} entries, its code ${this.functionCount} slots; clear the transform cache and restart`,
+        );
+      }
+      this.#details = details;
+      this.#read = null;
+      const onRead = this.#onRead;
+      this.#onRead = null;
+      onRead?.(details.functions);
+    }
+    return this.#details;
+  }
+  get functions(): readonly FunctionInfo[] {
+    return this.#get().functions;
+  }
+  get refused(): readonly RefusedFunction[] {
+    return this.#get().refused;
+  }
+  get moduleBindings(): readonly string[] {
+    return this.#get().moduleBindings;
+  }
+}
+
+/**
+ * A slot's `info` until its module's function list is read; reading the list, by any means,
+ * gives every slot its record. LoadedModule hands slots out (findFunction, slotsNamed) only after
+ * reading the list, and the generated code never reads `info`: reading it earlier is a livepatch
+ * bug, reported as such.
+ */
+const UNREAD_INFO: FunctionInfo = new Proxy({} as FunctionInfo, {
+  get(_target, key) {
+    throw new Error(
+      `livepatch: internal error: a function's info (${String(key)}) was read before its module's function list`,
+    );
+  },
+});
+
 export class LoadedModule implements ModuleInstance {
   readonly meta: ModuleMeta;
   readonly s: Slot[];
@@ -36,15 +139,27 @@ export class LoadedModule implements ModuleInstance {
   evaluations = 0;
   /** False once a newer evaluation with different source took this URL over. */
   current = true;
-  private readonly byName = new Map<string, Slot[]>();
+  /** Slots by name; built with the slots' records, on first lookup. */
+  private byNameMap: Map<string, Slot[]> | null = null;
   constructor(meta: ModuleMeta) {
     this.meta = meta;
-    this.s = meta.functions.map((info) => new Slot(this, info));
-    for (const slot of this.s) {
-      const list = this.byName.get(slot.info.name);
-      if (list === undefined) this.byName.set(slot.info.name, [slot]);
-      else list.push(slot);
+    const s: Slot[] = [];
+    const known =
+      meta instanceof LazyModuleMeta
+        ? meta.functionsOr((functions) => {
+            for (let i = 0; i < s.length; i++) (s[i] as { info: FunctionInfo }).info = functions[i]!;
+          })
+        : meta.functions;
+    for (let i = 0; i < meta.functionCount; i++) s.push(new Slot(this, known !== null ? known[i]! : UNREAD_INFO));
+    this.s = s;
+  }
+  /** Reads the function list (on first use; the slots get their records then). */
+  private get byName(): Map<string, Slot[]> {
+    if (this.byNameMap === null) {
+      void this.meta.functions; // reading it gives the slots their records (constructor)
+      this.byNameMap = indexByName(this.s);
     }
+    return this.byNameMap;
   }
   b(accessor: ScopeAccessor): void {
     this.accessor = accessor;
@@ -94,6 +209,16 @@ export class LoadedModule implements ModuleInstance {
     }
     return found;
   }
+}
+
+function indexByName(slots: readonly Slot[]): Map<string, Slot[]> {
+  const byName = new Map<string, Slot[]>();
+  for (const slot of slots) {
+    const list = byName.get(slot.info.name);
+    if (list === undefined) byName.set(slot.info.name, [slot]);
+    else list.push(slot);
+  }
+  return byName;
 }
 
 export class LookupError extends Error {
@@ -188,7 +313,7 @@ class FunctionTable {
   slotsModuleSource(parentUrl: string): string {
     const meta = this.pending.get(parentUrl) ?? this.modules.get(parentUrl)?.meta;
     if (meta === undefined) throw new Error(`livepatch: no instrumented module ${parentUrl} is being loaded`);
-    const slots = meta.functions.map((_, i) => `s${i}=m.s[${i}]`).join(',');
+    const slots = Array.from({ length: meta.functionCount }, (_, i) => `s${i}=m.s[${i}]`).join(',');
     return (
       `const m=globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(parentUrl)});` +
       (slots.length > 0 ? `export const ${slots};` : '') +
@@ -255,8 +380,8 @@ class FunctionTable {
 export const table = new FunctionTable();
 
 /** Loader entry: metadata of a module about to be evaluated. */
-export function registerModule(url: string, meta: Omit<ModuleMeta, 'url'> & { url?: string }): void {
-  table.register({ ...meta, url });
+export function registerModule(url: string, meta: RegisteredMeta): void {
+  table.register(new LazyModuleMeta(url, meta));
 }
 
 export function slotsModuleSource(parentUrl: string): string {

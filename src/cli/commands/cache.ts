@@ -1,6 +1,7 @@
 /**
  * `livepatch cache [info|clear]`: where the transform cache of an app is, how big it is, and
- * emptying it (its entries, their leftover temporary files and Node's compile cache beside them).
+ * emptying it (its entries and maps, its index of source files, leftover temporary files and
+ * Node's compile cache beside them).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,7 +42,7 @@ export function cacheInfo(dir: string): CacheInfo {
     for (const name of fs.readdirSync(dir)) {
       exists = true;
       if (name.endsWith('.entry')) entries++;
-      else if (!name.endsWith('.map')) continue;
+      else if (!name.endsWith('.map') && !name.endsWith('.idx')) continue;
       bytes += fs.statSync(path.join(dir, name)).size;
     }
     exists = true;
@@ -91,7 +92,7 @@ export const cacheCommand: Command = {
     let removed = 0;
     try {
       for (const name of fs.readdirSync(dir)) {
-        if (name.endsWith('.entry') || name.endsWith('.map') || name.endsWith('.tmp')) {
+        if (/\.(?:entry|map|idx|tmp)$/.test(name)) {
           fs.rmSync(path.join(dir, name), { force: true });
           if (name.endsWith('.entry')) removed++;
         }
