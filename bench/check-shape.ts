@@ -70,7 +70,7 @@ const check = new RegExp(
   'g',
 );
 const scope = new RegExp(
-  `\\(${p}o,${p}n,${p}v,${p}w\\)=>\\{switch\\(${p}n\\)\\{.*?\\}\\}(?=[,)])`,
+  `\\((?:${p})?o,(?:${p})?n,(?:${p})?v,(?:${p})?w\\)=>\\{.*?return ${p}m\\}(?=[,)])`,
   'g',
 );
 // The edits, on the generated text (docs/architecture.md has the shapes).
@@ -79,9 +79,7 @@ const exprCheck = new RegExp(
   `\\{const ${p}g=${p}\\d+\\.g;if\\(${p}g!==null\\)\\{(?:(?!/\\*\\]).)*?\\}return\\(/\\*\\]${p}\\*/`,
   'g',
 );
-const moduleAccessor = new RegExp(
-  `${p}m\\.b\\(\\(${p}o,${p}n,${p}v\\)=>\\{switch\\(${p}n\\)\\{.*?\\}\\}\\);`,
-);
+const moduleAccessor = new RegExp(`${p}m\\.b\\(.*?return ${p}m\\}\\);`);
 const noArguments = (c: string): string => c.replaceAll(',...arguments);if(', ');if(');
 const noScope = (c: string): string => c.replace(scope, 'undefined');
 const noCheck = (c: string): string => c.replace(check, '').replace(exprCheck, `{return(/*]${P}*/`);

@@ -568,3 +568,36 @@ describe('which bindings a replacement may assign', () => {
     assert.equal(m.exports['bump']!(), 42);
   });
 });
+
+describe('scope accessor parameter names', () => {
+  it('variables named like its one-letter parameters are read and written correctly', () => {
+    const m = loadCjs<Exports>(`
+      function make() {
+        let o = 'o', n = 'n', v = 'v', w = 'w';
+        function touch() { o = o; n = n; v = v; w = w; return [o, n, v, w]; }
+        return touch;
+      }
+      exports.touch = make();
+      exports.plain = (function () { let x = 1; return function read() { x = x; return x; }; })();
+    `);
+    const r1 = patch(m, 'make>touch', () => {
+      const ctx = callContext();
+      ctx.set('v', 'V');
+      ctx.set('w', 'W');
+      return ['o', 'n', 'v', 'w'].map((k) => ctx.get(k));
+    });
+    assert.deepEqual(m.exports['touch']!(), ['o', 'n', 'V', 'W']);
+    r1.remove();
+    assert.deepEqual(m.exports['touch']!(), ['o', 'n', 'V', 'W']);
+    assert.match(
+      m.result.code,
+      /\(\$lp_o,\$lp_n,\$lp_v,\$lp_w\)=>/,
+      'prefixed parameters where names collide',
+    );
+    assert.match(
+      m.result.code,
+      /\(o,n,v,w\)=>\{if\(o===0\)switch\(n\)\{case"read":return read;case"x":return x/,
+      'one-letter parameters otherwise',
+    );
+  });
+});

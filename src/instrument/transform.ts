@@ -20,7 +20,7 @@ import type {
 import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 10;
+export const TRANSFORM_VERSION = 11;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -335,12 +335,8 @@ class Generator {
 
   /** The per-call accessor for what the replacement may reach in the original's scope. */
   private scopeAccessor(f: FoundFunction, info: FunctionInfo): string {
-    const { p } = this;
-    const O = `${p}o`;
-    const N = `${p}n`;
-    const V = `${p}v`;
-    const W = `${p}w`;
-    const cases: string[] = [];
+    const names: string[] = [];
+    const assigned = new Set<string>();
     for (const name of info.scope) {
       // Names that are keywords in some contexts can only be bindings in sloppy code; the
       // accessor may sit in a context where they are not identifiers (see docs/naming.md).
@@ -350,29 +346,53 @@ class Generator {
         (name === 'yield' && f.generator)
       )
         continue;
-      cases.push(this.bindingCase(name, f.free.get(name)?.assigned === true));
+      names.push(name);
+      if (f.free.get(name)?.assigned === true) assigned.add(name);
     }
-    for (const priv of info.privates) {
-      cases.push(
-        `case"${priv}":return ${O}===2?${V}.${priv}:${O}===3?(${V}.${priv}=${W}):${priv} in ${V}`,
+    const special = (O: string, V: string, W: string): string[] => {
+      const cases = info.privates.map(
+        (priv) =>
+          `case"${priv}":return ${O}===2?${V}.${priv}:${O}===3?(${V}.${priv}=${W}):${priv} in ${V}`,
       );
-    }
-    if (info.superAccess) cases.push(`case"super":return super[${V}]`);
-    if (f.kind === 'derived-constructor')
-      cases.push(`case"super()":return(super(...${V}),this)`, `case"this":return this`);
-    if (cases.length === 0) return 'undefined';
-    return `(${O},${N},${V},${W})=>{switch(${N}){${cases.join(';')}}}`;
+      if (info.superAccess) cases.push(`case"super":return super[${V}]`);
+      if (f.kind === 'derived-constructor')
+        cases.push(`case"super()":return(super(...${V}),this)`, `case"this":return this`);
+      return cases;
+    };
+    if (names.length === 0 && special('', '', '').length === 0) return 'undefined';
+    return this.accessor(names, assigned, special, true);
   }
 
   /**
-   * One name of a scope accessor: reads it, and writes it only when the program itself assigns it
-   * somewhere (see Binding.assigned). Otherwise a write returns the module record `M`, which the
-   * runtime turns into a TypeError (src/runtime/context.ts), as it does for `const`.
+   * A scope accessor `(op, name, v, w) => …` over `names`: op 0 reads a name; op 1 writes it when
+   * the program itself assigns it somewhere (see Binding.assigned) and otherwise returns the
+   * module record, which the runtime turns into a TypeError (src/runtime/context.ts), as for
+   * `const`; other ops go to the `special` cases (private members, `super`). Its parameters get
+   * one-letter names unless one of the names would be shadowed: accessors are a large share of
+   * the generated text, which V8 reads and keeps on every start.
    */
-  private bindingCase(name: string, assigned: boolean): string {
+  private accessor(
+    names: readonly string[],
+    assigned: ReadonlySet<string>,
+    special: (O: string, V: string, W: string) => string[],
+    withW: boolean,
+  ): string {
     const { p } = this;
-    const write = assigned ? `(${name}=${p}v)` : `${p}m`;
-    return `case${JSON.stringify(name)}:return ${p}o===0?${name}:${write}`;
+    const M = `${p}m`;
+    const short = !names.some((n) => n === 'o' || n === 'n' || n === 'v' || n === 'w');
+    const [O, N, V, W] = short ? ['o', 'n', 'v', 'w'] : [`${p}o`, `${p}n`, `${p}v`, `${p}w`];
+    const section = (cases: string[]): string =>
+      cases.length > 0 ? `switch(${N}){${cases.join(';')}}` : '';
+    const reads = section(names.map((n) => `case${JSON.stringify(n)}:return ${n}`));
+    const writes = section(
+      names.filter((n) => assigned.has(n)).map((n) => `case${JSON.stringify(n)}:return ${n}=${V}`),
+    );
+    const body =
+      (reads !== '' ? `if(${O}===0)${reads}` : '') +
+      (writes !== '' ? `if(${O}===1)${writes}` : '') +
+      section(special(O, V, W)) +
+      `return ${M}`;
+    return `(${O},${N},${V}${withW ? `,${W}` : ''})=>{${body}}`;
   }
 
   /** Module header: binds slots (and the module-level accessor) before any module code runs. */
@@ -387,11 +407,7 @@ class Generator {
   ): void {
     const { p } = this;
     const M = `${p}m`;
-    const O = `${p}o`;
-    const N = `${p}n`;
-    const V = `${p}v`;
-    const cases = bindings.map((b) => this.bindingCase(b, assigned.has(b)));
-    const accessor = `${M}.b((${O},${N},${V})=>{switch(${N}){${cases.join(';')}}});`;
+    const accessor = `${M}.b(${this.accessor(bindings, assigned, () => [], false)});`;
     let text: string;
     if (commonjs) {
       const slots = Array.from({ length: count }, (_, i) => `,${p}${i}=${M}.s[${i}]`).join('');
