@@ -75,7 +75,15 @@ export class Slot {
     }
     return tracker.enter(this);
   }
-  /** The frame that `e` returned `token` for ended (its `finally`). */
+  /**
+   * `x`, then `value`: an async function's frame ends at its `return value` (used instead of a
+   * `finally` where the function's own code runs nothing on exit; see the instrumenter).
+   */
+  y<T>(token: FrameOwner | undefined, value?: T): T | undefined {
+    this.x(token);
+    return value;
+  }
+  /** The frame that `e` returned `token` for ended (its `finally`, or its `return` through `y`). */
   x(token: FrameOwner | undefined): void {
     if (token === undefined) {
       if (--this.n === 0 && tracker !== null) tracker.untrackedDrained(this);
