@@ -2,9 +2,9 @@
  * Cost of the consistency model (issue 4), per Node major:
  *  1. an await-heavy async workload, instrumented vs the same code plain, with no patch loaded
  *     (frames counted per function only) — and with a transition of a patch on that code in
- *     progress (frames counted per task). A third baseline is the plain code with the generated
- *     `try { … } finally { }` around each body and nothing in it: the floor for the frame count
- *     with that code shape (an async function's `finally` alone measured 5–15% on this workload);
+ *     progress (frames counted per task). A third baseline is the same generated code with its
+ *     frame accounting cut out: what the consistency model itself costs with no patch loaded,
+ *     apart from the entry check (issue 2's cost);
  *  2. time for a transition to complete with 10,000 idle unbounded tasks, against the same
  *     transition with none;
  *  3. what the task sources add to each HTTP request, in process and without a network: the
@@ -16,6 +16,7 @@
  * passed, as `livepatch run` does.
  */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { median, report, type Row } from './report.ts';
 
@@ -29,11 +30,17 @@ async function parse(line) { await null; const [k, v] = line.split('='); return 
 async function total(lines) { let sum = 0; for (const l of lines) sum += (await parse(l)).v; return sum; }
 exports.total = total; exports.parse = parse;`;
 
-// The same code with the try/finally that instrumentation wraps around async bodies, and nothing in it.
-const WORKLOAD_FINALLY = `
-async function parse(line) { const t=0;try{ await null; const [k, v] = line.split('='); return { k, v: Number(v) }; }finally{} }
-async function total(lines) { const t=0;try{ let sum = 0; for (const l of lines) sum += (await parse(l)).v; return sum; }finally{} }
-exports.total = total; exports.parse = parse;`;
+/**
+ * Generated code without its frame accounting (`const t=S.e();try{…}catch(e){S.x(t);throw e}`,
+ * `return S.y(t, x)`): the instrumented baseline of the 'frame accounting' row.
+ */
+function withoutFrameAccounting(code: string): string {
+  return code
+    .replace(/const \$lp_t=\$lp_\d+\.e\(\);try\{/g, '')
+    .replace(/\}catch\(\$lp_e\)\{\$lp_\d+\.x\(\$lp_t\);throw \$lp_e\}/g, '')
+    .replace(/\$lp_\d+\.y\(\$lp_t,/g, '(')
+    .replace(/\$lp_\d+\.y\(\$lp_t\)/g, 'void 0');
+}
 
 /** ns per request of `server.emit('request')` plus the response's end events. */
 async function requestPath(withSources: boolean): Promise<number> {
@@ -59,7 +66,9 @@ async function requestPath(withSources: boolean): Promise<number> {
 
 async function child(mode: string): Promise<void> {
   if (mode === 'request-plain' || mode === 'request-tasks') {
-    process.stdout.write(JSON.stringify({ nsPerRequest: await requestPath(mode === 'request-tasks') }));
+    process.stdout.write(
+      JSON.stringify({ nsPerRequest: await requestPath(mode === 'request-tasks') }),
+    );
     process.exit(0);
   }
   const { getCore } = await import('../src/core/api.ts');
@@ -69,12 +78,24 @@ async function child(mode: string): Promise<void> {
   getCore().configureTransitions({ retryMs: 0, warnAfterMs: 0 });
   const lines = Array.from({ length: 200 }, (_, i) => `k${i}=${i}`);
 
-  if (mode === 'plain' || mode === 'finally' || mode === 'instrumented' || mode === 'transition') {
+  if (
+    mode === 'plain' ||
+    mode === 'untracked' ||
+    mode === 'instrumented' ||
+    mode === 'transition'
+  ) {
     let mod: { total(lines: string[]): Promise<number> };
-    if (mode === 'plain' || mode === 'finally') {
+    if (mode === 'plain') {
       const m = { exports: {} as Record<string, unknown> };
-      new Function('exports', mode === 'plain' ? WORKLOAD : WORKLOAD_FINALLY)(m.exports);
+      new Function('exports', WORKLOAD)(m.exports);
       mod = m.exports as typeof mod;
+    } else if (mode === 'untracked') {
+      // The same generated code with its frame accounting cut out: what the consistency model
+      // itself costs when no patch exists, apart from the entry check.
+      const loaded = loadCjs<typeof mod>(WORKLOAD, undefined, withoutFrameAccounting);
+      if (/\.e\(\)/.test(fs.readFileSync(loaded.file, 'utf8')))
+        throw new Error('frame accounting left in the untracked variant');
+      mod = loaded.exports;
     } else {
       mod = loadCjs<typeof mod>(WORKLOAD).exports;
     }
@@ -84,7 +105,23 @@ async function child(mode: string): Promise<void> {
       mod = loaded.exports;
       let release!: () => void;
       void runTask(() => new Promise<void>((r) => (release = r)));
-      void loadPatch({ name: 'slow', objects: [{ module: loaded.file, functions: [{ name: 'parse', replacement: async (line: string) => { const [k, v] = line.split('='); return { k, v: Number(v) }; } }] }] }).enable();
+      void loadPatch({
+        name: 'slow',
+        objects: [
+          {
+            module: loaded.file,
+            functions: [
+              {
+                name: 'parse',
+                replacement: async (line: string) => {
+                  const [k, v] = line.split('=');
+                  return { k, v: Number(v) };
+                },
+              },
+            ],
+          },
+        ],
+      }).enable();
       await new Promise((r) => setImmediate(r));
       if (getCore().currentTransition === null) throw new Error('transition did not stay open');
       process.on('beforeExit', () => release());
@@ -104,7 +141,10 @@ async function child(mode: string): Promise<void> {
     const enders: (() => void)[] = [];
     for (let i = 0; i < count; i++) runUnbounded(`idle ${i}`, (end) => enders.push(end));
     const t0 = process.hrtime.bigint();
-    await loadPatch({ name: 'p', objects: [{ module: m.file, functions: [{ name: 'parse', replacement: async () => ({}) }] }] }).enable();
+    await loadPatch({
+      name: 'p',
+      objects: [{ module: m.file, functions: [{ name: 'parse', replacement: async () => ({}) }] }],
+    }).enable();
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     for (const end of enders) end();
     process.stdout.write(JSON.stringify({ ms }));
@@ -116,9 +156,16 @@ async function child(mode: string): Promise<void> {
 // ---- parent side --------------------------------------------------------------------------
 
 function run(node: string, mode: string): Record<string, number> {
-  const major = Number(spawnSync(node, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).stdout.trim());
+  const major = Number(
+    spawnSync(node, ['-p', 'process.versions.node.split(".")[0]'], {
+      encoding: 'utf8',
+    }).stdout.trim(),
+  );
   const flags = major === 22 ? ['--experimental-async-context-frame'] : [];
-  const r = spawnSync(node, [...flags, self, '--child', mode, ...(quick ? ['--quick'] : [])], { encoding: 'utf8', env: { ...process.env, LIVEPATCH_LOG: 'off' } });
+  const r = spawnSync(node, [...flags, self, '--child', mode, ...(quick ? ['--quick'] : [])], {
+    encoding: 'utf8',
+    env: { ...process.env, LIVEPATCH_LOG: 'off' },
+  });
   if (r.status !== 0) throw new Error(`${mode} on ${node} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Record<string, number>;
 }
@@ -128,28 +175,49 @@ function version(node: string): string {
 }
 
 async function parent(): Promise<void> {
-  const nodes = [process.execPath, ...(process.env['LIVEPATCH_BENCH_NODES'] ?? '').split(',').filter(Boolean)];
+  const nodes = [
+    process.execPath,
+    ...(process.env['LIVEPATCH_BENCH_NODES'] ?? '').split(',').filter(Boolean),
+  ];
   const reps = quick ? 3 : 7;
   const rows: Row[] = [];
   for (const node of nodes) {
     const v = version(node);
     const plain: number[] = [];
-    const fin: number[] = [];
+    const untracked: number[] = [];
     const instr: number[] = [];
     const trans: number[] = [];
     for (let i = 0; i < reps; i++) {
       plain.push(run(node, 'plain')['nsPerCall']!);
-      fin.push(run(node, 'finally')['nsPerCall']!);
+      untracked.push(run(node, 'untracked')['nsPerCall']!);
       instr.push(run(node, 'instrumented')['nsPerCall']!);
       trans.push(run(node, 'transition')['nsPerCall']!);
     }
     const p = median(plain);
-    const f = median(fin);
+    const u = median(untracked);
     const a = median(instr);
     const t = median(trans);
-    rows.push({ name: `${v}: async calls, no patch`, value: `${a.toFixed(0)} ns/call`, baseline: `${p.toFixed(0)} ns/call (plain)`, ratio: a / p, note: 'entry check and per-function frame count on every instrumented async call' });
-    rows.push({ name: `${v}: async calls, no patch, vs try/finally`, value: `${a.toFixed(0)} ns/call`, baseline: `${f.toFixed(0)} ns/call (plain + empty try/finally)`, ratio: a / f, note: `what instrumentation adds beyond the try/finally it wraps the body in (plain + try/finally is ${(f / p).toFixed(3)}x plain)` });
-    rows.push({ name: `${v}: async calls, in transition`, value: `${t.toFixed(0)} ns/call`, baseline: `${p.toFixed(0)} ns/call (plain)`, ratio: t / p, note: 'the patched function is in a transition held open by a request' });
+    rows.push({
+      name: `${v}: async calls, no patch`,
+      value: `${a.toFixed(0)} ns/call`,
+      baseline: `${p.toFixed(0)} ns/call (plain)`,
+      ratio: a / p,
+      note: 'entry check and per-function frame count on every instrumented async call',
+    });
+    rows.push({
+      name: `${v}: async calls, no patch, frame accounting alone`,
+      value: `${a.toFixed(0)} ns/call`,
+      baseline: `${u.toFixed(0)} ns/call (same code, no frame accounting)`,
+      ratio: a / u,
+      note: `what the consistency model adds with no patch loaded, apart from the entry check (instrumented without it is ${(u / p).toFixed(3)}x plain)`,
+    });
+    rows.push({
+      name: `${v}: async calls, in transition`,
+      value: `${t.toFixed(0)} ns/call`,
+      baseline: `${p.toFixed(0)} ns/call (plain)`,
+      ratio: t / p,
+      note: 'the patched function is in a transition held open by a request',
+    });
     const none: number[] = [];
     const many: number[] = [];
     for (let i = 0; i < reps; i++) {
@@ -158,7 +226,13 @@ async function parent(): Promise<void> {
     }
     const n0 = median(none);
     const n1 = median(many);
-    rows.push({ name: `${v}: transition, 10,000 idle tasks`, value: `${n1.toFixed(2)} ms`, baseline: `${n0.toFixed(2)} ms (no tasks)`, ratio: n1 / n0, note: 'enable() call to completion' });
+    rows.push({
+      name: `${v}: transition, 10,000 idle tasks`,
+      value: `${n1.toFixed(2)} ms`,
+      baseline: `${n0.toFixed(2)} ms (no tasks)`,
+      ratio: n1 / n0,
+      note: 'enable() call to completion',
+    });
     const bare: number[] = [];
     const sourced: number[] = [];
     for (let i = 0; i < reps; i++) {
@@ -167,7 +241,13 @@ async function parent(): Promise<void> {
     }
     const r0 = median(bare);
     const r1 = median(sourced);
-    rows.push({ name: `${v}: request task (in process)`, value: `${r1.toFixed(0)} ns/request`, baseline: `${r0.toFixed(0)} ns/request (no task sources)`, ratio: r1 / r0, note: `emit('request') + 'finish' + 'close' on a ServerResponse: ${(r1 - r0).toFixed(0)} ns per request for its task` });
+    rows.push({
+      name: `${v}: request task (in process)`,
+      value: `${r1.toFixed(0)} ns/request`,
+      baseline: `${r0.toFixed(0)} ns/request (no task sources)`,
+      ratio: r1 / r0,
+      note: `emit('request') + 'finish' + 'close' on a ServerResponse: ${(r1 - r0).toFixed(0)} ns per request for its task`,
+    });
   }
   report('Consistency model: task tracking and transitions', rows);
 }

@@ -69,11 +69,12 @@ function prepare(
   source: string,
   format: 'commonjs' | 'module',
   name?: string,
+  edit: (code: string) => string = (code) => code,
 ): { file: string; url: string; result: InstrumentResult } {
   const file = pathFor(name ?? `m${++counter}`, format);
   const url = pathToFileURL(file).href;
   const result = instrument(source, { url, format, filename: file, sourceMap: false });
-  fs.writeFileSync(file, result.code);
+  fs.writeFileSync(file, edit(result.code));
   registerModule(url, {
     filename: file,
     format,
@@ -85,8 +86,13 @@ function prepare(
   return { file, url, result };
 }
 
-export function loadCjs<T = Record<string, unknown>>(source: string, name?: string): Loaded<T> {
-  const { file, url, result } = prepare(source, 'commonjs', name);
+/** `edit` rewrites the generated code before it is loaded (benchmarks compare variants). */
+export function loadCjs<T = Record<string, unknown>>(
+  source: string,
+  name?: string,
+  edit?: (code: string) => string,
+): Loaded<T> {
+  const { file, url, result } = prepare(source, 'commonjs', name, edit);
   const exports = createRequire(import.meta.url)(file) as T;
   return { exports, module: table.byUrl(url)!, result, file };
 }
