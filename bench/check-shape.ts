@@ -4,11 +4,11 @@
  * instrumenter (bench/.build/dist), then the generated text is edited into variants, each
  * measured in lock step against the plain library (bench/child/check-variant.mjs):
  *   as generated   the check exactly as the loader emits it
- *   no arguments   the gate call passes `null` instead of `arguments`
+ *   no arguments   the gate call does not forward `...arguments`
  *   no scope       the gate call passes `undefined` instead of the scope accessor arrow
- *   no module accessor  the header does not register the module accessor (whose assignments
- *                  make every top-level binding of the module "maybe assigned" for V8)
- *   var header     slot bindings declared with `var` instead of `const` (no TDZ checks)
+ *   no module accessor  the header does not register the module accessor
+ *   minimal slow path  only the fast test stays; the gate call becomes `throw 0` (what the
+ *                  bytes of the slow path cost through V8's inlining budgets)
  *   no check       the module header only, no entry checks
  * and some combinations.
  * The child also counts GCs per operation, which shows where the time goes (allocation).
@@ -96,7 +96,6 @@ const VARIANTS: { name: string; edit: (code: string) => string }[] = [
   { name: 'no arguments', edit: noArguments },
   { name: 'no scope accessor', edit: noScope },
   { name: 'no module accessor', edit: noModuleAccessor },
-  { name: 'var header', edit: (c) => c.replace(`const ${P}m=`, `var ${P}m=`) },
   { name: 'no arguments, no module accessor', edit: (c) => noModuleAccessor(noArguments(c)) },
   { name: 'minimal slow path', edit: minimalSlowPath },
   { name: 'no check', edit: noCheck },

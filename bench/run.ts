@@ -82,7 +82,7 @@ const BENCHMARKS: readonly Benchmark[] = [
     args: ['--variants', 'as generated|no arguments|no scope accessor|no check', '--sessions', '2'],
     title: 'Generated code shape (diagnostic)',
     about:
-      'typescript (the library) instrumented by the real instrumenter, then its generated code edited into variants, each against plain typescript on `ts.transpileModule`: which part of the entry check costs. `node bench/check-shape.ts` runs more variants (no module accessor, var header, combinations) and `--target acorn`. GCs per operation are counted because the cost shows up as allocation: forwarding `arguments` makes every call allocate an arguments object in the tiers below TurboFan.',
+      'typescript (the library) instrumented by the real instrumenter, then its generated code edited into variants, each against plain typescript on `ts.transpileModule`: which part of the entry check costs. `node bench/check-shape.ts` runs more variants (no module accessor, minimal slow path, combinations) and `--target acorn`. GCs per operation are counted because the cost shows up as allocation: forwarding `arguments` makes every call allocate an arguments object in the tiers below TurboFan.',
   },
 ];
 
