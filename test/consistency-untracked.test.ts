@@ -14,43 +14,12 @@ import { loadPatch, onEvent, PatchError, runTask, runUnbounded, transitionStatus
 import { Deferred } from './helpers/gate.ts';
 import { loadCjs, type Loaded } from './support/instrumented.ts';
 import { cleanupPatches } from './support/patches.ts';
-import { holdTransition } from './support/transitions.ts';
+import { holdTransition, patchFor, settled, source, turn, type Mod } from './support/transitions.ts';
 
 getCore().events.setLog('off');
 getCore().configureTransitions({ retryMs: 0, warnAfterMs: 0 });
 
-/** Lets pending microtasks and immediates run (no timing involved). */
-function turn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
-const source = `
-function step() { return 'old'; }
-async function loop(gate) { const a = step(); await gate; const b = step(); return [a, b]; }
-function* gen() { yield step(); yield step(); }
-exports.step = step; exports.loop = loop; exports.gen = gen;
-`;
-type Mod = { step(): string; loop(gate: Promise<void>): Promise<string[]>; gen(): Generator<string> };
-
-function patchFor(m: Loaded<Mod>, name = 'v2'): Parameters<typeof loadPatch>[0] {
-  return {
-    name,
-    objects: [{
-      module: m.file,
-      functions: [
-        { name: 'step', replacement: () => 'new' },
-        { name: 'loop', replacement: async () => ['new', 'new'] },
-        { name: 'gen', replacement: function* () { yield 'new'; } },
-      ],
-    }],
-  };
-}
-
-function settled(p: Promise<unknown>): { readonly done: boolean } {
-  const state = { done: false };
-  p.then(() => (state.done = true), () => (state.done = true));
-  return state;
-}
 
 /** An unbounded task suspended in `loop` until `gate` resolves; its frame begins now. */
 function suspendedInLoop(m: Loaded<Mod>, gate: Deferred<void>, label = 'worker'): Promise<string[]> {

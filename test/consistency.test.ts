@@ -20,45 +20,14 @@ import {
   type LivepatchEvent,
 } from '../src/index.ts';
 import { Deferred } from './helpers/gate.ts';
-import { holdTransition } from './support/transitions.ts';
+import { holdTransition, patchFor, settled, source, turn, type Mod } from './support/transitions.ts';
 import { loadCjs } from './support/instrumented.ts';
 import { cleanupPatches } from './support/patches.ts';
 
 getCore().events.setLog('off');
 getCore().configureTransitions({ retryMs: 0, warnAfterMs: 0 });
 
-/** Lets pending microtasks and immediates run (no timing involved). */
-function turn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
-const source = `
-function step() { return 'old'; }
-async function loop(gate) { const a = step(); await gate; const b = step(); return [a, b]; }
-function* gen() { yield step(); yield step(); }
-exports.step = step; exports.loop = loop; exports.gen = gen;
-`;
-type Mod = { step(): string; loop(gate: Promise<void>): Promise<string[]>; gen(): Generator<string> };
-
-function patchFor(m: { file: string }, name = 'v2', tag = 'new'): Parameters<typeof loadPatch>[0] {
-  return {
-    name,
-    objects: [{
-      module: m.file,
-      functions: [
-        { name: 'step', replacement: () => tag },
-        { name: 'loop', replacement: async () => [tag, tag] },
-        { name: 'gen', replacement: function* () { yield tag; } },
-      ],
-    }],
-  };
-}
-
-function settled(p: Promise<unknown>): { readonly done: boolean } {
-  const state = { done: false };
-  p.then(() => (state.done = true), () => (state.done = true));
-  return state;
-}
 
 describe('scenario 6: consistency', () => {
   beforeEach(cleanupPatches);

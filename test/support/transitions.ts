@@ -1,12 +1,67 @@
 /**
- * Shared by the consistency tests: a transition of an unrelated patch held open by a bounded task,
- * so that frames begun meanwhile are counted per task (they are only while a transition runs).
+ * Shared by the consistency tests: the module they patch and its patch, a way to let pending
+ * work run without timing, and a transition of an unrelated patch held open by a bounded task, so
+ * that frames begun meanwhile are counted per task (they are only while a transition runs).
  */
 import assert from 'node:assert/strict';
 import { getCore } from '../../src/core/api.ts';
 import { loadPatch, runTask } from '../../src/index.ts';
 import { Deferred } from '../helpers/gate.ts';
 import { loadCjs } from './instrumented.ts';
+
+/** A sync function, an async one that calls it across an await, and a generator that calls it. */
+export const source = `
+function step() { return 'old'; }
+async function loop(gate) { const a = step(); await gate; const b = step(); return [a, b]; }
+function* gen() { yield step(); yield step(); }
+exports.step = step; exports.loop = loop; exports.gen = gen;
+`;
+export type Mod = {
+  step(): string;
+  loop(gate: Promise<void>): Promise<string[]>;
+  gen(): Generator<string>;
+};
+
+/** A patch of all three functions of `source`, whose versions return `tag`. */
+export function patchFor(
+  m: { file: string },
+  name = 'v2',
+  tag = 'new',
+): Parameters<typeof loadPatch>[0] {
+  return {
+    name,
+    objects: [
+      {
+        module: m.file,
+        functions: [
+          { name: 'step', replacement: () => tag },
+          { name: 'loop', replacement: async () => [tag, tag] },
+          {
+            name: 'gen',
+            replacement: function* () {
+              yield tag;
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** Lets pending microtasks and immediates run (no timing involved). */
+export function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Whether a promise has settled, readable synchronously. */
+export function settled(p: Promise<unknown>): { readonly done: boolean } {
+  const state = { done: false };
+  p.then(
+    () => (state.done = true),
+    () => (state.done = true),
+  );
+  return state;
+}
 
 export interface HeldTransition {
   /** Lets the holding task end and waits for the transition to complete. */
@@ -16,7 +71,9 @@ export interface HeldTransition {
 let held = 0;
 
 export async function holdTransition(): Promise<HeldTransition> {
-  const m = loadCjs<{ unrelated(): string }>(`function unrelated() { return 'old'; } exports.unrelated = unrelated;`);
+  const m = loadCjs<{ unrelated(): string }>(
+    `function unrelated() { return 'old'; } exports.unrelated = unrelated;`,
+  );
   const release = new Deferred<void>();
   const holder = runTask(() => release.promise, { label: 'holder' });
   const enabling = loadPatch({
