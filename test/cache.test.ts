@@ -553,6 +553,21 @@ function makeApp(): string {
   return app;
 }
 
+/** Runs `fn` with a fresh app (makeApp) and cache directory, removing both afterwards. */
+async function withApp(
+  label: string,
+  fn: (app: string, dir: string) => Promise<void>,
+): Promise<void> {
+  const app = makeApp();
+  const dir = tempDir(label);
+  try {
+    await fn(app, dir);
+  } finally {
+    fs.rmSync(app, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 interface AppReport {
   values: unknown[];
   functions: Record<string, { functions: string[] }>;
@@ -591,9 +606,7 @@ describe('transform cache: serving unchanged files without reading them', () => 
   };
 
   test('an unchanged file is served from the index; an edited one is read again', async () => {
-    const app = makeApp();
-    const dir = tempDir('index-cache');
-    try {
+    await withApp('index-cache', async (app, dir) => {
       const cold = await runApp(app, dir);
       assert.deepEqual(cold.values, ['A1', 42]);
       assert.equal(cold.stats.instrumented, 3);
@@ -616,16 +629,11 @@ describe('transform cache: serving unchanged files without reading them', () => 
       assert.deepEqual(again.values, ['B2', 42]);
       assert.equal(again.stats.instrumented, 0);
       assert.equal(again.stats.cache.indexHits, 3, 'the edited file is indexed again');
-    } finally {
-      fs.rmSync(app, { recursive: true, force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('files changed within the settle time are read and hashed as before', async () => {
-    const app = makeApp();
-    const dir = tempDir('index-settle');
-    try {
+    await withApp('index-settle', async (app, dir) => {
       const env = { LIVEPATCH_CACHE_INDEX_SETTLE_MS: String(3_600_000) };
       await runApp(app, dir, env);
       const warm = await runApp(app, dir, env);
@@ -636,16 +644,11 @@ describe('transform cache: serving unchanged files without reading them', () => 
         fs.readdirSync(dir).filter((n) => n.endsWith('.idx')),
         [],
       );
-    } finally {
-      fs.rmSync(app, { recursive: true, force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('LIVEPATCH_CACHE_INDEX=0: no index, the cache still serves', async () => {
-    const app = makeApp();
-    const dir = tempDir('index-off');
-    try {
+    await withApp('index-off', async (app, dir) => {
       const env = { LIVEPATCH_CACHE_INDEX: '0' };
       await runApp(app, dir, env);
       const warm = await runApp(app, dir, env);
@@ -655,16 +658,11 @@ describe('transform cache: serving unchanged files without reading them', () => 
         fs.readdirSync(dir).filter((n) => n.endsWith('.idx')),
         [],
       );
-    } finally {
-      fs.rmSync(app, { recursive: true, force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test("a file that a hook below ours transforms goes through Node's load step every time", async () => {
-    const app = makeApp();
-    const dir = tempDir('index-hook');
-    try {
+    await withApp('index-hook', async (app, dir) => {
       // Registered before livepatch's hooks, so it runs inside Node's load step as we see it.
       const hook = path.join(app, 'hook.mjs');
       fs.writeFileSync(
@@ -681,16 +679,11 @@ describe('transform cache: serving unchanged files without reading them', () => 
       const second = await runApp(app, dir, { HOOK_VALUE: 'H2' }, [hook]);
       assert.deepEqual(second.values, ['H2', 42], 'the hook ran again');
       assert.equal(second.stats.cache.indexHits, 2, 'the files it left alone are indexed');
-    } finally {
-      fs.rmSync(app, { recursive: true, force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a damaged function list is rebuilt from the file when first asked for', async () => {
-    const app = makeApp();
-    const dir = tempDir('index-damage');
-    try {
+    await withApp('index-damage', async (app, dir) => {
       const cold = await runApp(app, dir);
       const entryFile = fs
         .readdirSync(dir)
@@ -714,10 +707,7 @@ describe('transform cache: serving unchanged files without reading them', () => 
       assert.deepEqual(healed.functions, cold.functions);
       assert.equal(healed.stats.instrumented, 0);
       assert.equal(healed.stats.cache.invalid, 0);
-    } finally {
-      fs.rmSync(app, { recursive: true, force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
