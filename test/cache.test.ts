@@ -20,6 +20,7 @@ import {
   type FileStamp,
   type SourceRecord,
 } from '../src/loader/cache.ts';
+import { slotsUrlFor } from '../src/runtime/key.ts';
 import { registerModule, slotsModuleSource, table } from '../src/runtime/table.ts';
 import { fixture, repoRoot, runNode, type RunNodeResult } from './helpers/node.ts';
 
@@ -728,7 +729,15 @@ describe('function table: function lists read on first use', () => {
       return { functions: [fn, fnB], refused: [], moduleBindings: ['f'], prefix: '$lp_' };
     });
     assert.equal(mod.s.length, 2);
-    assert.match(slotsModuleSource(url), /s1=m\.s\[1\]/);
+    assert.match(
+      slotsModuleSource(slotsUrlFor('#livepatch/slots?1', url)!),
+      /export const s1=m\.s\[1\];export\{m\}/,
+    );
+    assert.doesNotMatch(
+      slotsModuleSource(slotsUrlFor('#livepatch/slots', url)!),
+      /s0=/,
+      'only the slots imported',
+    );
     assert.equal(reads, 0, 'entering the module and its slots module need only the count');
     const slot = mod.findFunction('b');
     assert.equal(slot, mod.s[1]);

@@ -37,7 +37,7 @@ describe('ES module import cycles', () => {
     // early, helper and early>(anonymous) through imports; Late#m and late through consts.
     assert.match(
       header,
-      /^import\{s0 as \$lp_0,s1 as \$lp_1,s2 as \$lp_2,m as \$lp_m\}from"#livepatch\/slots";const \$lp_3=\$lp_m\.s\[3\],\$lp_4=\$lp_m\.s\[4\];/,
+      /^import\{s0 as \$lp_0,s1 as \$lp_1,s2 as \$lp_2,m as \$lp_m\}from"#livepatch\/slots\?0,1,2";const \$lp_3=\$lp_m\.s\[3\],\$lp_4=\$lp_m\.s\[4\];/,
     );
 
     const installed: { remove(): void }[] = [];

@@ -20,7 +20,7 @@ import type {
 import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 12;
+export const TRANSFORM_VERSION = 13;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -461,7 +461,10 @@ class Generator {
         .filter((i) => !imported.has(i))
         .map((i) => `${p}${i}=${M}.s[${i}]`);
       const consts = local.length > 0 ? `const ${local.join(',')};` : '';
-      text = `import{${names}m as ${M}}from${JSON.stringify(SLOTS_SPECIFIER)};${consts}${accessor}`;
+      // The specifier names the slots imported, so the slots module exports only those.
+      const specifier =
+        early.length > 0 ? `${SLOTS_SPECIFIER}?${early.join(',')}` : SLOTS_SPECIFIER;
+      text = `import{${names}m as ${M}}from${JSON.stringify(specifier)};${consts}${accessor}`;
     }
     let at = 0;
     if (this.source.startsWith('#!')) {

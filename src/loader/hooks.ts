@@ -9,7 +9,7 @@
 import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-import { SLOTS_SPECIFIER, SLOTS_URL_PREFIX } from '../runtime/key.ts';
+import { SLOTS_URL_PREFIX, slotsUrlFor } from '../runtime/key.ts';
 import { fs } from './builtins.ts';
 import { classify, isJsxUrl } from './format.ts';
 import { isLivepatchFile, type ModuleFilter } from './filter.ts';
@@ -19,8 +19,6 @@ import type { CodeOutcome, Pipeline } from './pipeline.ts';
  * The URL of an importing module's slots module. A custom scheme is fine as a resolved URL; as
  * a specifier, Node 22 asserts on it inside require(esm) (docs/loader.md), hence a mapping.
  */
-/** The specifier generated code imports; the brief's original name is accepted too. */
-const SLOTS_SPECIFIERS = new Set([SLOTS_SPECIFIER, 'livepatch:slots']);
 
 type RegisterHooks = (hooks: { resolve?: ResolveHook; load?: LoadHook }) => { deregister(): void };
 
@@ -62,7 +60,7 @@ interface LoadResult {
 export interface HookDeps {
   readonly filter: ModuleFilter;
   readonly pipeline: Pipeline;
-  readonly slotsModuleSource: (parentUrl: string) => string;
+  readonly slotsModuleSource: (slotsUrl: string) => string;
 }
 
 export interface InstalledHooks {
@@ -82,14 +80,9 @@ export function registerLoaderHooks(deps: HookDeps): InstalledHooks {
 
 export function createResolveHook(): ResolveHook {
   return function livepatchResolve(specifier, context, nextResolve) {
-    if (SLOTS_SPECIFIERS.has(specifier)) {
-      // One URL per importing module, so each gets its own slots module instance.
-      return {
-        url: SLOTS_URL_PREFIX + encodeURIComponent(context.parentURL ?? ''),
-        format: 'module',
-        shortCircuit: true,
-      };
-    }
+    // One URL per importing module, so each gets its own slots module instance.
+    const slotsUrl = slotsUrlFor(specifier, context.parentURL ?? '');
+    if (slotsUrl !== null) return { url: slotsUrl, format: 'module', shortCircuit: true };
     return nextResolve(specifier, context);
   };
 }
@@ -98,8 +91,7 @@ export function createLoadHook(deps: HookDeps): LoadHook {
   const { pipeline } = deps;
   return function livepatchLoad(url, context, nextLoad) {
     if (url.startsWith(SLOTS_URL_PREFIX)) {
-      const parent = decodeURIComponent(url.slice(SLOTS_URL_PREFIX.length));
-      return { format: 'module', source: deps.slotsModuleSource(parent), shortCircuit: true };
+      return { format: 'module', source: deps.slotsModuleSource(url), shortCircuit: true };
     }
     // Modules loaded while we transform (lazily loaded parts of the transformer itself) are ours,
     // not the app's: never instrument them, and never recurse into the pipeline.

@@ -70,7 +70,7 @@ export function createLoader(backend: LoaderBackend, options: LoaderOptions = {}
   const hooks = registerLoaderHooks({
     filter: resolved.filter,
     pipeline,
-    slotsModuleSource: (parent) => backend.slotsModuleSource(parent),
+    slotsModuleSource: (slotsUrl) => backend.slotsModuleSource(slotsUrl),
   });
 
   const loader: Loader = {

@@ -62,7 +62,7 @@ export interface LoaderBackend {
   /** Whether an error thrown by `instrument` means "the source does not parse". */
   isSyntaxError(error: unknown): boolean;
   registerModule(url: string, meta: LoadedModuleMeta): void;
-  slotsModuleSource(parentUrl: string): string;
+  slotsModuleSource(slotsUrl: string): string;
   /** Changes whenever the instrumenter's output may change; part of the cache key. */
   readonly version: string;
 }

@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FunctionInfo, ModuleFormat, RefusedFunction } from '../instrument/types.ts';
-import { RUNTIME_KEY } from './key.ts';
+import { parseSlotsUrl, RUNTIME_KEY } from './key.ts';
 import { Slot, type ScopeAccessor } from './slot.ts';
 
 export interface ModuleMeta {
@@ -78,7 +78,11 @@ class LazyModuleMeta implements ModuleMeta {
       this.#read = meta.details;
     } else {
       this.functionCount = meta.functions.length;
-      this.#details = { functions: meta.functions, refused: meta.refused, moduleBindings: meta.moduleBindings };
+      this.#details = {
+        functions: meta.functions,
+        refused: meta.refused,
+        moduleBindings: meta.moduleBindings,
+      };
       this.#read = null;
     }
   }
@@ -147,10 +151,12 @@ export class LoadedModule implements ModuleInstance {
     const known =
       meta instanceof LazyModuleMeta
         ? meta.functionsOr((functions) => {
-            for (let i = 0; i < s.length; i++) (s[i] as { info: FunctionInfo }).info = functions[i]!;
+            for (let i = 0; i < s.length; i++)
+              (s[i] as { info: FunctionInfo }).info = functions[i]!;
           })
         : meta.functions;
-    for (let i = 0; i < meta.functionCount; i++) s.push(new Slot(this, known !== null ? known[i]! : UNREAD_INFO));
+    for (let i = 0; i < meta.functionCount; i++)
+      s.push(new Slot(this, known !== null ? known[i]! : UNREAD_INFO));
     this.s = s;
   }
   /** Reads the function list (on first use; the slots get their records then). */
@@ -194,7 +200,9 @@ export class LoadedModule implements ModuleInstance {
     }
     if (parsed.pos === 0) {
       if (candidates.length === 1) return candidates[0]!;
-      const where = candidates.map((c) => `${parsed.name},${c.info.pos} (line ${c.info.line})`).join(', ');
+      const where = candidates
+        .map((c) => `${parsed.name},${c.info.pos} (line ${c.info.line})`)
+        .join(', ');
       throw new LookupError(
         `'${parsed.name}' is ambiguous in ${this.displayName}: ${candidates.length} functions have that name; name one with its position: ${where}`,
         'EAMBIGUOUS',
@@ -233,11 +241,14 @@ export class LookupError extends Error {
 /** `name,3` → { name, pos: 3 }; an explicit `pos` argument wins. */
 export function parseFunctionName(name: string, pos?: number): { name: string; pos: number } {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new TypeError(`function name must be a non-empty string such as 'Pool#query' or 'createServer>onRequest', got ${describe(name)}`);
+    throw new TypeError(
+      `function name must be a non-empty string such as 'Pool#query' or 'createServer>onRequest', got ${describe(name)}`,
+    );
   }
   const m = /^(.*),(\d+)$/.exec(name);
   if (pos !== undefined) {
-    if (!Number.isInteger(pos) || pos < 0) throw new TypeError(`position must be a positive integer (1-based), got ${describe(pos)}`);
+    if (!Number.isInteger(pos) || pos < 0)
+      throw new TypeError(`position must be a positive integer (1-based), got ${describe(pos)}`);
     return { name: m !== null ? m[1]! : name, pos };
   }
   return m !== null ? { name: m[1]!, pos: Number(m[2]) } : { name, pos: 0 };
@@ -249,7 +260,9 @@ function describe(value: unknown): string {
 
 function suggest(name: string, names: string[]): string {
   const last = name.split(/[>#.]/).pop() ?? name;
-  const close = names.filter((n) => n !== name && (n.endsWith(last) || n.includes(`${last}`))).slice(0, 5);
+  const close = names
+    .filter((n) => n !== name && (n.endsWith(last) || n.includes(`${last}`)))
+    .slice(0, 5);
   return close.length > 0 ? ` (did you mean ${close.map((c) => `'${c}'`).join(', ')}?)` : '';
 }
 
@@ -265,7 +278,9 @@ export function getAppRoot(): string {
 
 function displayPath(filename: string): string {
   const rel = path.relative(appRoot, filename);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : filename;
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)
+    ? rel.split(path.sep).join('/')
+    : filename;
 }
 
 export type ModuleListener = (mod: LoadedModule) => void;
@@ -309,11 +324,19 @@ class FunctionTable {
     return mod;
   }
 
-  /** Source for the virtual module that gives an ES module its slots (see SLOTS_SPECIFIER). */
-  slotsModuleSource(parentUrl: string): string {
+  /**
+   * Source for the virtual module that gives an ES module its module record and the slots it
+   * imports (`slotsUrl` from slotsUrlFor; see SLOTS_SPECIFIER).
+   */
+  slotsModuleSource(slotsUrl: string): string {
+    const { parentUrl, slots: wanted } = parseSlotsUrl(slotsUrl);
     const meta = this.pending.get(parentUrl) ?? this.modules.get(parentUrl)?.meta;
-    if (meta === undefined) throw new Error(`livepatch: no instrumented module ${parentUrl} is being loaded`);
-    const slots = Array.from({ length: meta.functionCount }, (_, i) => `s${i}=m.s[${i}]`).join(',');
+    if (meta === undefined)
+      throw new Error(`livepatch: no instrumented module ${parentUrl} is being loaded`);
+    const slots = wanted
+      .filter((i) => Number.isInteger(i) && i >= 0 && i < meta.functionCount)
+      .map((i) => `s${i}=m.s[${i}]`)
+      .join(',');
     return (
       `const m=globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(parentUrl)});` +
       (slots.length > 0 ? `export const ${slots};` : '') +
@@ -348,7 +371,10 @@ class FunctionTable {
       );
     }
     throw new LookupError(
-      `no instrumented module '${spec}' is loaded${suggest(path.basename(spec), this.all().map((m) => m.displayName))}. ` +
+      `no instrumented module '${spec}' is loaded${suggest(
+        path.basename(spec),
+        this.all().map((m) => m.displayName),
+      )}. ` +
         `Name it by path relative to the app root (${appRoot}), absolute path, file URL or package subpath; ` +
         `modules excluded from instrumentation cannot be patched.`,
       'ENOMODULE',
@@ -358,7 +384,9 @@ class FunctionTable {
   /** Every loaded module the spec names (empty when none). */
   match(spec: string): LoadedModule[] {
     if (typeof spec !== 'string' || spec.length === 0) {
-      throw new TypeError(`module must be a non-empty string (an app-relative path such as 'src/pool.ts'), got ${describe(spec)}`);
+      throw new TypeError(
+        `module must be a non-empty string (an app-relative path such as 'src/pool.ts'), got ${describe(spec)}`,
+      );
     }
     const byUrl = this.modules.get(spec);
     if (byUrl !== undefined) return [byUrl];
@@ -384,6 +412,6 @@ export function registerModule(url: string, meta: RegisteredMeta): void {
   table.register(new LazyModuleMeta(url, meta));
 }
 
-export function slotsModuleSource(parentUrl: string): string {
-  return table.slotsModuleSource(parentUrl);
+export function slotsModuleSource(slotsUrl: string): string {
+  return table.slotsModuleSource(slotsUrl);
 }

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { instrument } from '../../src/instrument/transform.ts';
 import type { InstrumentResult } from '../../src/instrument/types.ts';
 import { installRuntime } from '../../src/runtime/global.ts';
-import { SLOTS_SPECIFIER, SLOTS_URL_PREFIX } from '../../src/runtime/key.ts';
+import { SLOTS_URL_PREFIX, slotsUrlFor } from '../../src/runtime/key.ts';
 import {
   registerModule,
   slotsModuleSource,
@@ -30,18 +30,14 @@ function hookSlots(): void {
   hooked = true;
   registerHooks({
     resolve(specifier, context, next) {
-      if (specifier === SLOTS_SPECIFIER && context.parentURL !== undefined) {
-        return {
-          url: `${SLOTS_URL_PREFIX}${encodeURIComponent(context.parentURL)}`,
-          shortCircuit: true,
-        };
-      }
+      const slotsUrl =
+        context.parentURL !== undefined ? slotsUrlFor(specifier, context.parentURL) : null;
+      if (slotsUrl !== null) return { url: slotsUrl, shortCircuit: true };
       return next(specifier, context);
     },
     load(url, context, next) {
       if (url.startsWith(SLOTS_URL_PREFIX)) {
-        const parent = decodeURIComponent(url.slice(SLOTS_URL_PREFIX.length));
-        return { format: 'module', source: slotsModuleSource(parent), shortCircuit: true };
+        return { format: 'module', source: slotsModuleSource(url), shortCircuit: true };
       }
       return next(url, context);
     },
