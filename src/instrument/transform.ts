@@ -279,7 +279,7 @@ class Generator {
     }
     // An async function whose own code runs nothing on exit counts its frame with try/catch and
     // its returns instead of try/finally: a `finally` around an `await` costs V8 more on every
-    // call (Node 24: 1.15x a near-empty async function; try/catch: nothing measurable). Each
+    // call (Node 24: 1.25x a near-empty async function; try/catch: 1.00x; bench/codegen.ts). Each
     // `return x` becomes `return S.y(t, x)`, which ends the frame once `x` is evaluated, exactly
     // when the `finally` would have run.
     const byReturns = tracked && f.async && !f.generator && !f.runsOnExit;
@@ -388,7 +388,9 @@ class Generator {
         cases.push(`case"super()":return(super(...${V}),this)`, `case"this":return this`);
       return cases;
     };
-    if (names.length === 0 && special('', '', '').length === 0) return 'undefined';
+    const hasSpecial =
+      info.privates.length > 0 || info.superAccess || f.kind === 'derived-constructor';
+    if (names.length === 0 && !hasSpecial) return 'undefined';
     return this.accessor(names, assigned, special, true);
   }
 
