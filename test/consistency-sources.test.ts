@@ -62,16 +62,21 @@ describe('task sources: HTTP', () => {
   it('a request runs in its own task, which ends when its response has been sent', async () => {
     expect('/sent');
     const body = new Promise<string>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port, path: '/sent', agent: false }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve(text));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port, path: '/sent', agent: false }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve(text));
+        })
+        .on('error', reject);
     });
     await arrived.get('/sent')!.promise;
     assert.equal(seen.get('/sent'), 'GET /sent');
     assert.ok(live().includes('GET /sent'), 'the request is a live task while it runs');
-    assert.ok(live().some((l) => l.startsWith('connection 127.0.0.1:')), 'its connection is one too');
+    assert.ok(
+      live().some((l) => l.startsWith('connection 127.0.0.1:')),
+      'its connection is one too',
+    );
     release.get('/sent')!.resolve();
     assert.equal(await body, '/sent');
     await closed.get('/sent')!.promise;
@@ -103,12 +108,19 @@ describe('task sources: HTTP', () => {
     const queued = await arrived.get('/queued')!.promise;
     assert.equal(queued.socket, null, 'the second response waits behind the first (pipelining)');
     const connection = `connection 127.0.0.1:${client.localPort}`;
-    assert.deepEqual(live().filter((l) => l === 'GET /first' || l === 'GET /queued' || l === connection).sort(), ['GET /first', 'GET /queued', connection]);
+    assert.deepEqual(
+      live()
+        .filter((l) => l === 'GET /first' || l === 'GET /queued' || l === connection)
+        .sort(),
+      ['GET /first', 'GET /queued', connection],
+    );
     const serverSide = socketClosed[socketClosed.length - 1]!;
     client.destroy();
     await serverSide;
     await turn();
-    const left = live().filter((l) => l === 'GET /first' || l === 'GET /queued' || l === connection);
+    const left = live().filter(
+      (l) => l === 'GET /first' || l === 'GET /queued' || l === connection,
+    );
     assert.deepEqual(left, [], 'neither request, nor the connection, is left as a live task');
     release.get('/first')!.resolve();
     release.get('/queued')!.resolve();

@@ -10,19 +10,29 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { getCore } from '../src/core/api.ts';
 import { humanLine } from '../src/core/events.ts';
-import { loadPatch, onEvent, PatchError, runTask, runUnbounded, transitionStatus, type LivepatchEvent } from '../src/index.ts';
+import { loadPatch, PatchError, runTask, runUnbounded, transitionStatus } from '../src/index.ts';
 import { Deferred } from './helpers/gate.ts';
 import { loadCjs, type Loaded } from './support/instrumented.ts';
 import { cleanupPatches } from './support/patches.ts';
-import { holdTransition, patchFor, settled, source, turn, type Mod } from './support/transitions.ts';
+import {
+  enableUntilStalled,
+  holdTransition,
+  patchFor,
+  settled,
+  source,
+  turn,
+  type Mod,
+} from './support/transitions.ts';
 
 getCore().events.setLog('off');
 getCore().configureTransitions({ retryMs: 0, warnAfterMs: 0 });
 
-
-
 /** An unbounded task suspended in `loop` until `gate` resolves; its frame begins now. */
-function suspendedInLoop(m: Loaded<Mod>, gate: Deferred<void>, label = 'worker'): Promise<string[]> {
+function suspendedInLoop(
+  m: Loaded<Mod>,
+  gate: Deferred<void>,
+  label = 'worker',
+): Promise<string[]> {
   return runUnbounded(label, async (end) => {
     const seen = await m.exports.loop(gate.promise);
     end();
@@ -54,11 +64,20 @@ describe('frames that began before the transition', () => {
     assert.deepEqual(report.untracked, [held]);
     assert.deepEqual(
       report.pending.map((t) => [t.label, t.kind, t.reason, t.frames]),
-      ['main', 'worker', 'other'].map((label) => [label, 'unbounded', 'frames begun before the transition', [held]]),
+      ['main', 'worker', 'other'].map((label) => [
+        label,
+        'unbounded',
+        'frames begun before the transition',
+        [held],
+      ]),
       'the frame is not attributed: every unbounded task that existed holds it',
     );
     otherGate.resolve();
-    assert.equal(await other, 'old', 'a task inside no patched frame still waits: the owner of the frame is not known');
+    assert.equal(
+      await other,
+      'old',
+      'a task inside no patched frame still waits: the owner of the frame is not known',
+    );
     assert.equal(m.exports.step(), 'old', 'the root task waits too');
     await turn();
     assert.equal(enabled.done, false, 'the transition waits for the frame');
@@ -87,7 +106,10 @@ describe('frames that began before the transition', () => {
       await go.promise;
       return m.exports.step();
     });
-    assert.ok(transitionStatus()!.pending.every((t) => t.label !== 'late'), 'a new task starts on the target side');
+    assert.ok(
+      transitionStatus()!.pending.every((t) => t.label !== 'late'),
+      'a new task starts on the target side',
+    );
     go.resolve();
     assert.deepEqual(await late, ['new', 'new', 'new']);
     assert.equal(await request, 'new');
@@ -105,8 +127,18 @@ describe('frames that began before the transition', () => {
     const enabled = settled(enabling);
     await turn();
     const report = transitionStatus()!;
-    assert.deepEqual(report.pending.map((t) => [t.label, t.reason]), [['main', 'frames begun before the transition'], ['job', 'in flight']]);
-    assert.deepEqual(report.pending[1]!.frames, [], 'a bounded task waits for its end, not for frames');
+    assert.deepEqual(
+      report.pending.map((t) => [t.label, t.reason]),
+      [
+        ['main', 'frames begun before the transition'],
+        ['job', 'in flight'],
+      ],
+    );
+    assert.deepEqual(
+      report.pending[1]!.frames,
+      [],
+      'a bounded task waits for its end, not for frames',
+    );
     inLoop.resolve();
     assert.deepEqual(await job, ['old', 'old']);
     await enabling;
@@ -122,7 +154,9 @@ describe('frames that began before the transition', () => {
     const enabling = p.enable();
     const enabled = settled(enabling);
     await turn();
-    assert.deepEqual(transitionStatus()!.untracked, [{ function: `gen in ${m.module.displayName}`, count: 1, owner: 'not tracked' }]);
+    assert.deepEqual(transitionStatus()!.untracked, [
+      { function: `gen in ${m.module.displayName}`, count: 1, owner: 'not tracked' },
+    ]);
     assert.equal(enabled.done, false);
     it.return(undefined);
     await enabling;
@@ -133,19 +167,18 @@ describe('frames that began before the transition', () => {
     const m = loadCjs<Mod>(source);
     const inLoop = new Deferred<void>();
     const worker = suspendedInLoop(m, inLoop);
-    getCore().configureTransitions({ warnAfterMs: 1 });
-    const stalled = new Deferred<LivepatchEvent>();
-    const stop = onEvent((e) => { if (e.type === 'transition.stalled') stalled.resolve(e); });
-    const enabling = loadPatch(patchFor(m)).enable();
-    // The stall timer is unref'd: hold the event loop open while waiting for it.
-    const keepAlive = setInterval(() => undefined, 60_000);
-    const event = await stalled.promise;
-    clearInterval(keepAlive);
-    stop();
-    getCore().configureTransitions({ warnAfterMs: 0 });
+    const { event, enabling } = await enableUntilStalled(patchFor(m));
     const report = event['report'] as { untracked: { function: string; count: number }[] };
-    assert.deepEqual(report.untracked.map((f) => [f.function, f.count]), [[`loop in ${m.module.displayName}`, 1]]);
-    assert.match(humanLine(event), new RegExp(`main \\(frames begun before the transition: loop in ${m.module.displayName.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\)`));
+    assert.deepEqual(
+      report.untracked.map((f) => [f.function, f.count]),
+      [[`loop in ${m.module.displayName}`, 1]],
+    );
+    assert.match(
+      humanLine(event),
+      new RegExp(
+        `main \\(frames begun before the transition: loop in ${m.module.displayName.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\)`,
+      ),
+    );
     inLoop.resolve();
     await worker;
     await enabling;
@@ -170,14 +203,25 @@ describe('frames that began during an earlier transition', () => {
     await turn();
     const report = transitionStatus()!;
     const fn = `loop in ${m.module.displayName}`;
-    assert.deepEqual(report.untracked, [{ function: fn, count: 1, owner: 'not tracked' }], 'the frame begun during the earlier transition is not counted here');
+    assert.deepEqual(
+      report.untracked,
+      [{ function: fn, count: 1, owner: 'not tracked' }],
+      'the frame begun during the earlier transition is not counted here',
+    );
     const worker1 = report.pending.find((t) => t.label === 'worker')!;
     assert.equal(worker1.reason, 'live frames');
-    assert.deepEqual(worker1.frames, [{ function: fn, count: 1, owner: 'this task' }, { function: fn, count: 1, owner: 'not tracked' }]);
+    assert.deepEqual(worker1.frames, [
+      { function: fn, count: 1, owner: 'this task' },
+      { function: fn, count: 1, owner: 'not tracked' },
+    ]);
     untrackedGate.resolve();
     assert.deepEqual(await second, ['old', 'old']);
     await turn();
-    assert.deepEqual(transitionStatus()!.pending.map((t) => t.label), ['worker'], 'with the untracked frame gone, only the owner of the tracked one is held');
+    assert.deepEqual(
+      transitionStatus()!.pending.map((t) => t.label),
+      ['worker'],
+      'with the untracked frame gone, only the owner of the tracked one is held',
+    );
     inLoop.resolve();
     assert.deepEqual(await worker, ['old', 'old']);
     await enabling;
@@ -212,14 +256,22 @@ describe('reverse and force with frames begun before the transition', () => {
     const disabled = settled(disabling);
     await turn();
     const report = transitionStatus()!;
-    assert.deepEqual(report.pending.map((t) => [t.label, t.reason]), [['late', 'live frames']], 'the untracked frame holds only tasks that existed when the transition started');
+    assert.deepEqual(
+      report.pending.map((t) => [t.label, t.reason]),
+      [['late', 'live frames']],
+      'the untracked frame holds only tasks that existed when the transition started',
+    );
     assert.equal(disabled.done, false);
     close.resolve();
     // The late task is still alive, and so is the frame begun before the transition.
     await disabling;
     await assert.rejects(enabling, (e: PatchError) => e.code === 'EREVERSED');
     after.resolve();
-    assert.deepEqual(await late, ['new', 'old'], 'the late task kept its side while its frame was live, then came back');
+    assert.deepEqual(
+      await late,
+      ['new', 'old'],
+      'the late task kept its side while its frame was live, then came back',
+    );
     inLoop.resolve();
     assert.deepEqual(await worker, ['old', 'old']);
   });
@@ -238,7 +290,11 @@ describe('reverse and force with frames begun before the transition', () => {
     const disabling = p.disable();
     const disabled = settled(disabling);
     await turn();
-    assert.deepEqual(transitionStatus()!.untracked.map((f) => f.count), [1], 'the frame is still live and still counted');
+    assert.deepEqual(
+      transitionStatus()!.untracked.map((f) => f.count),
+      [1],
+      'the frame is still live and still counted',
+    );
     assert.equal(disabled.done, false);
     inLoop.resolve();
     // The worker was forced to the patched side while inside the old frame: its second call runs

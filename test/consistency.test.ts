@@ -20,14 +20,20 @@ import {
   type LivepatchEvent,
 } from '../src/index.ts';
 import { Deferred } from './helpers/gate.ts';
-import { holdTransition, patchFor, settled, source, turn, type Mod } from './support/transitions.ts';
+import {
+  enableUntilStalled,
+  holdTransition,
+  patchFor,
+  settled,
+  source,
+  turn,
+  type Mod,
+} from './support/transitions.ts';
 import { loadCjs } from './support/instrumented.ts';
 import { cleanupPatches } from './support/patches.ts';
 
 getCore().events.setLog('off');
 getCore().configureTransitions({ retryMs: 0, warnAfterMs: 0 });
-
-
 
 describe('scenario 6: consistency', () => {
   beforeEach(cleanupPatches);
@@ -44,7 +50,11 @@ describe('scenario 6: consistency', () => {
     const enabling = p.enable();
     const enabled = settled(enabling);
     await turn();
-    assert.deepEqual(await runTask(() => [m.exports.step(), m.exports.step()]), ['new', 'new'], 'a task started after enabling runs new code at once');
+    assert.deepEqual(
+      await runTask(() => [m.exports.step(), m.exports.step()]),
+      ['new', 'new'],
+      'a task started after enabling runs new code at once',
+    );
     assert.equal(enabled.done, false, 'the transition waits for the task in flight');
     const report = transitionStatus()!;
     assert.equal(report.pending.length, 1);
@@ -84,8 +94,14 @@ describe('scenario 6: consistency', () => {
     const enabled = settled(enabling);
     await turn();
     const pending = transitionStatus()!.pending;
-    assert.deepEqual(pending.map((t) => t.label), ['worker'], 'only the task inside a patched frame is held');
-    assert.deepEqual(pending[0]!.frames, [{ function: `loop in ${m.module.displayName}`, count: 1, owner: 'this task' }]);
+    assert.deepEqual(
+      pending.map((t) => t.label),
+      ['worker'],
+      'only the task inside a patched frame is held',
+    );
+    assert.deepEqual(pending[0]!.frames, [
+      { function: `loop in ${m.module.displayName}`, count: 1, owner: 'this task' },
+    ]);
     idleGate.resolve();
     assert.equal(await idle, 'new', 'a task inside no patched frame switched at once');
     assert.equal(enabled.done, false);
@@ -99,7 +115,12 @@ describe('scenario 6: consistency', () => {
   it('the transition completes only when the old side is empty', async () => {
     const m = loadCjs<Mod>(source);
     const gates = [new Deferred<void>(), new Deferred<void>()];
-    const tasks = gates.map((g) => runTask(async () => { await g.promise; return m.exports.step(); }));
+    const tasks = gates.map((g) =>
+      runTask(async () => {
+        await g.promise;
+        return m.exports.step();
+      }),
+    );
     const p = loadPatch(patchFor(m));
     const enabling = p.enable();
     const enabled = settled(enabling);
@@ -134,10 +155,17 @@ describe('scenario 6: consistency', () => {
     const report = transitionStatus()!;
     // The generator began before the transition, so its task is not tracked: it holds every
     // unbounded task that existed then, the root task too (docs/consistency.md).
-    assert.deepEqual(report.pending.map((t) => t.label), ['main', 'reader']);
+    assert.deepEqual(
+      report.pending.map((t) => t.label),
+      ['main', 'reader'],
+    );
     assert.match(report.pending[1]!.frames[0]!.function, /^gen in /);
     next.resolve();
-    assert.deepEqual(await reading, ['old', 'old'], 'the open generator kept old code for its own calls');
+    assert.deepEqual(
+      await reading,
+      ['old', 'old'],
+      'the open generator kept old code for its own calls',
+    );
     await enabling;
   });
 
@@ -157,11 +185,13 @@ describe('scenario 6: consistency', () => {
     const { port } = server.address() as AddressInfo;
     const get = (path: string) =>
       new Promise<string>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve(body));
-        }).on('error', reject);
+        http
+          .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve(body));
+          })
+          .on('error', reject);
       });
     try {
       const slow = get('/slow');
@@ -185,7 +215,10 @@ describe('scenario 7: force and reverse', () => {
   it('force completes a stalled transition and marks the patch forced', async () => {
     const m = loadCjs<Mod>(source);
     const gate = new Deferred<void>();
-    const stuck = runTask(async () => { await gate.promise; return m.exports.step(); });
+    const stuck = runTask(async () => {
+      await gate.promise;
+      return m.exports.step();
+    });
     const events: LivepatchEvent[] = [];
     const stop = onEvent((e) => events.push(e));
     const p = loadPatch(patchFor(m));
@@ -198,23 +231,41 @@ describe('scenario 7: force and reverse', () => {
     assert.equal(p.info().forced, true);
     assert.ok(events.some((e) => e.type === 'transition.forced' && e['switched'] === 1));
     gate.resolve();
-    assert.equal(await stuck, 'new', 'a forced task runs the target version from then on (documented consequence)');
-    assert.throws(() => forceTransition(), (e: PatchError) => e.code === 'ENOTRANSITION');
+    assert.equal(
+      await stuck,
+      'new',
+      'a forced task runs the target version from then on (documented consequence)',
+    );
+    assert.throws(
+      () => forceTransition(),
+      (e: PatchError) => e.code === 'ENOTRANSITION',
+    );
   });
 
   it('disabling mid-transition reverses it: switched tasks come back, the enable reports the reversal', async () => {
     const m = loadCjs<Mod>(source);
     const gate = new Deferred<void>();
-    const old = runTask(async () => { await gate.promise; return m.exports.step(); });
+    const old = runTask(async () => {
+      await gate.promise;
+      return m.exports.step();
+    });
     const p = loadPatch(patchFor(m));
     const enabling = p.enable();
     await turn();
     const newer = new Deferred<void>();
-    const startedOnNew = runTask(async () => { const a = m.exports.step(); await newer.promise; return [a, m.exports.step()]; });
+    const startedOnNew = runTask(async () => {
+      const a = m.exports.step();
+      await newer.promise;
+      return [a, m.exports.step()];
+    });
     const disabling = p.disable();
     await turn();
     assert.equal(m.exports.step(), 'old', 'the root task went back at once');
-    assert.deepEqual(transitionStatus()!.pending.map((t) => t.kind), ['bounded'], 'the task that started on new code keeps it until it ends');
+    assert.deepEqual(
+      transitionStatus()!.pending.map((t) => t.kind),
+      ['bounded'],
+      'the task that started on new code keeps it until it ends',
+    );
     newer.resolve();
     assert.deepEqual(await startedOnNew, ['new', 'new']);
     await disabling;
@@ -227,11 +278,16 @@ describe('scenario 7: force and reverse', () => {
   it('one transition at a time: another enable is refused as busy, naming the patch in transition', async () => {
     const m = loadCjs<Mod>(source);
     const gate = new Deferred<void>();
-    const task = runTask(async () => { await gate.promise; });
+    const task = runTask(async () => {
+      await gate.promise;
+    });
     const p = loadPatch(patchFor(m));
     const enabling = p.enable();
     const other = loadPatch({ name: 'other', objects: [] });
-    await assert.rejects(other.enable(), (e: PatchError) => e.code === 'EBUSY' && /'v2' is in transition to patched/.test(e.message));
+    await assert.rejects(
+      other.enable(),
+      (e: PatchError) => e.code === 'EBUSY' && /'v2' is in transition to patched/.test(e.message),
+    );
     gate.resolve();
     await task;
     await enabling;
@@ -241,16 +297,28 @@ describe('scenario 7: force and reverse', () => {
     const m = loadCjs<Mod>(source);
     const log: string[] = [];
     const gate = new Deferred<void>();
-    const busy = runTask(async () => { await gate.promise; });
+    const busy = runTask(async () => {
+      await gate.promise;
+    });
     const p = loadPatch({
       ...patchFor(m),
-      states: [{
-        id: 'cache',
-        prePatch: () => { log.push('prePatch'); },
-        postPatch: () => { log.push('postPatch'); },
-        preUnpatch: () => { log.push('preUnpatch'); },
-        postUnpatch: () => { log.push('postUnpatch'); },
-      }],
+      states: [
+        {
+          id: 'cache',
+          prePatch: () => {
+            log.push('prePatch');
+          },
+          postPatch: () => {
+            log.push('postPatch');
+          },
+          preUnpatch: () => {
+            log.push('preUnpatch');
+          },
+          postUnpatch: () => {
+            log.push('postUnpatch');
+          },
+        },
+      ],
     });
     const enabling = p.enable();
     await turn();
@@ -268,20 +336,18 @@ describe('stall reports', () => {
   it('emits transition.stalled with the pending tasks after the configured wait', async () => {
     const m = loadCjs<Mod>(source);
     const gate = new Deferred<void>();
-    const task = runTask(async () => { await gate.promise; }, { label: 'job 42' });
-    getCore().configureTransitions({ warnAfterMs: 1 });
-    const stalled = new Deferred<LivepatchEvent>();
-    const stop = onEvent((e) => { if (e.type === 'transition.stalled') stalled.resolve(e); });
-    const enabling = loadPatch(patchFor(m)).enable();
-    // The stall timer is unref'd (a stuck transition must not keep a process alive): hold the
-    // event loop open while waiting for it.
-    const keepAlive = setInterval(() => undefined, 60_000);
-    const event = await stalled.promise;
-    clearInterval(keepAlive);
-    stop();
-    getCore().configureTransitions({ warnAfterMs: 0 });
+    const task = runTask(
+      async () => {
+        await gate.promise;
+      },
+      { label: 'job 42' },
+    );
+    const { event, enabling } = await enableUntilStalled(patchFor(m));
     const report = event['report'] as { pending: { label: string }[] };
-    assert.deepEqual(report.pending.map((t) => t.label), ['job 42']);
+    assert.deepEqual(
+      report.pending.map((t) => t.label),
+      ['job 42'],
+    );
     gate.resolve();
     await task;
     await enabling;
@@ -295,7 +361,12 @@ describe('scenario 11: the hammer', () => {
 function a() { return 'v0'; } function b() { return 'v0'; } function c() { return 'v0'; }
 async function work(n) { const seen = []; for (let i = 0; i < n; i++) { seen.push(a()); await null; seen.push(b()); await null; seen.push(c()); } return seen; }
 exports.a = a; exports.b = b; exports.c = c; exports.work = work;`;
-    const m = loadCjs<{ a(): string; b(): string; c(): string; work(n: number): Promise<string[]> }>(src);
+    const m = loadCjs<{
+      a(): string;
+      b(): string;
+      c(): string;
+      work(n: number): Promise<string[]>;
+    }>(src);
     // Unbounded tasks follow the kernel's rule: their unit of consistency is a live frame of a
     // function in the patch, so the patch includes `work`; its replacement reaches a, b and c
     // through the module's scope like the original does.
@@ -315,10 +386,15 @@ exports.a = a; exports.b = b; exports.c = c; exports.work = work;`;
     const version = (tag: string, replace = false) => ({
       name: `hammer-${tag}`,
       replace,
-      objects: [{
-        module: m.file,
-        functions: [...['a', 'b', 'c'].map((name) => ({ name, replacement: () => tag })), { name: 'work', replacement: work }],
-      }],
+      objects: [
+        {
+          module: m.file,
+          functions: [
+            ...['a', 'b', 'c'].map((name) => ({ name, replacement: () => tag })),
+            { name: 'work', replacement: work },
+          ],
+        },
+      ],
     });
     const observations: string[][] = [];
     let failures = 0;
@@ -340,8 +416,12 @@ exports.a = a; exports.b = b; exports.c = c; exports.work = work;`;
               return seen;
             })
         ).then(
-          (seen) => { observations.push(seen); },
-          () => { failures++; },
+          (seen) => {
+            observations.push(seen);
+          },
+          () => {
+            failures++;
+          },
         ),
       );
     const all: Promise<void>[] = [];

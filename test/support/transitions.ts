@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { getCore } from '../../src/core/api.ts';
-import { loadPatch, runTask } from '../../src/index.ts';
+import { loadPatch, onEvent, runTask, type LivepatchEvent } from '../../src/index.ts';
 import { Deferred } from '../helpers/gate.ts';
 import { loadCjs } from './instrumented.ts';
 
@@ -61,6 +61,30 @@ export function settled(p: Promise<unknown>): { readonly done: boolean } {
     () => (state.done = true),
   );
   return state;
+}
+
+/**
+ * Enables `patch` with stall warnings after 1 ms and returns the first `transition.stalled`
+ * event, and the enable() promise. The stall timer is unref'd (a stuck transition must
+ * not keep a process alive), so the event loop is held open while waiting for it.
+ */
+export async function enableUntilStalled(
+  patch: Parameters<typeof loadPatch>[0],
+): Promise<{ event: LivepatchEvent; enabling: Promise<unknown> }> {
+  getCore().configureTransitions({ warnAfterMs: 1 });
+  const stalled = new Deferred<LivepatchEvent>();
+  const stop = onEvent((e) => {
+    if (e.type === 'transition.stalled') stalled.resolve(e);
+  });
+  const enabling = loadPatch(patch).enable();
+  const keepAlive = setInterval(() => undefined, 60_000);
+  try {
+    return { event: await stalled.promise, enabling };
+  } finally {
+    clearInterval(keepAlive);
+    stop();
+    getCore().configureTransitions({ warnAfterMs: 0 });
+  }
 }
 
 export interface HeldTransition {
