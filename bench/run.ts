@@ -77,6 +77,13 @@ const BENCHMARKS: readonly Benchmark[] = [
       'Frame accounting on instrumented async calls, with no patch and with a transition held open, against the same code plain; and how long a transition takes with 10,000 idle tasks.',
   },
   {
+    name: 'codegen',
+    file: 'codegen.ts',
+    title: 'Generated code: probes of its shape (diagnostic)',
+    about:
+      'Tiny program pairs that differ in one choice the instrumenter makes, each a fresh process, alternating, medians: bytecode size of an instrumented method, a call through a binding that never-run code could assign, where an ES module keeps its slots, and how an async function counts its frame. docs/architecture.md cites these rows.',
+  },
+  {
     name: 'check-shape',
     file: 'check-shape.ts',
     args: ['--variants', 'as generated|no arguments|no scope accessor|no check', '--sessions', '2'],

@@ -1,0 +1,199 @@
+/**
+ * Why the generated code has the shape it has (diagnostic): small probes, each a pair of tiny
+ * programs that differ only in one choice the instrumenter makes, run as fresh processes in
+ * alternating order (medians of several). docs/architecture.md cites these figures.
+ *   bytecode       bytes of V8 bytecode of a one-parameter method, instrumented vs plain
+ *                  (V8's inlining budgets count them)
+ *   binding        a module function called from a hot loop, when some (never run) code could
+ *                  assign its binding, vs when none can
+ *   esm slot       the entry check reading its slot through an import binding, a `let`, a `var`,
+ *                  a module-level `const`, vs the same functions without a check
+ *   async frame    a near-empty async function counting its frame with try/finally, or with
+ *                  try/catch and its return, vs no counting
+ *
+ * `node bench/codegen.ts [--quick]`
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { instrument } from '../src/instrument/transform.ts';
+import { RUNTIME_KEY } from '../src/runtime/key.ts';
+import { freshDir, NODE, QUICK } from './lib/proc.ts';
+import { median, report, type Row } from './report.ts';
+
+const REPS = QUICK ? 3 : 7;
+const dir = freshDir('codegen');
+
+function write(name: string, text: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+function runNs(file: string, args: string[] = []): number {
+  const r = spawnSync(NODE, [file, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${file} failed: ${r.stderr}`);
+  return Number(r.stdout.trim());
+}
+
+/** Medians of ns/op for each program, run in an order that flips every repetition. */
+function compare(files: readonly string[]): number[] {
+  const samples = files.map((): number[] => []);
+  for (let rep = 0; rep < REPS; rep++) {
+    const order = files.map((_, i) => i);
+    if (rep % 2 === 1) order.reverse();
+    for (const i of order) samples[i]!.push(runNs(files[i]!));
+  }
+  return samples.map(median);
+}
+
+const rows: Row[] = [];
+
+// ---- bytecode ------------------------------------------------------------------------------
+{
+  const source = `class K { m1(a) { return a.k === 1; } }\nconst k = new K();\nfor (let i = 0; i < 10; i++) k.m1({});\n`;
+  const url = 'file:///codegen-probe.cjs';
+  const generated = instrument(source, {
+    url,
+    format: 'commonjs',
+    filename: url,
+    sourceMap: false,
+  });
+  // A stand-in runtime: enough for the header to run and every slot to read `g === null`.
+  const shim = `globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})]={enter:()=>({s:Array.from({length:${generated.functions.length}},()=>({g:null})),b(){}})};`;
+  const lengthOf = (file: string): number => {
+    const r = spawnSync(NODE, ['--print-bytecode', '--print-bytecode-filter=m1', file], {
+      encoding: 'utf8',
+    });
+    const m = /Bytecode length: (\d+)/.exec(r.stdout);
+    if (m === null) throw new Error(`no bytecode printed for ${file}: ${r.stderr}`);
+    return Number(m[1]);
+  };
+  const plain = lengthOf(write('bytecode-plain.cjs', source));
+  const instrumented = lengthOf(write('bytecode-instrumented.cjs', shim + generated.code));
+  rows.push({
+    name: 'bytecode: one-parameter method',
+    value: `${instrumented} bytes`,
+    baseline: `${plain} bytes plain`,
+    ratio: instrumented / plain,
+    note: 'as the instrumenter generates it, entry check included',
+  });
+}
+
+// ---- binding mutability ---------------------------------------------------------------------
+{
+  const program = (assignable: boolean): string => `
+const m = new Function(\`
+function isA(n) { return n.k === 1; }
+function isB(n) { return n.k === 2; }
+function count(arr) { let c = 0; for (let i = 0; i < arr.length; i++) if (isA(arr[i]) || isB(arr[i])) c++; return c; }
+function never(v) { if (v === 12345) { ${assignable ? 'isA = v; isB = v;' : 'return [isA, isB];'} } }
+return { count, never };\`)();
+const arr = Array.from({ length: 1000 }, (_, i) => ({ k: i % 3 }));
+let s = 0;
+for (let i = 0; i < 20000; i++) s += m.count(arr);
+const t0 = process.hrtime.bigint();
+for (let i = 0; i < 20000; i++) s += m.count(arr);
+console.log(Number(process.hrtime.bigint() - t0) / 20000 / 1000);`;
+  const [ro, rw] = compare([
+    write('binding-ro.cjs', program(false)),
+    write('binding-rw.cjs', program(true)),
+  ]);
+  rows.push({
+    name: 'binding: assignable by never-run code',
+    value: `${rw!.toFixed(2)} ns/element`,
+    baseline: `${ro!.toFixed(2)} ns (not assignable)`,
+    ratio: rw! / ro!,
+    note: 'why scope accessors assign only bindings the program assigns',
+  });
+}
+
+// ---- ES module slot binding -----------------------------------------------------------------
+{
+  write(
+    'slots.mjs',
+    'export const m = { s: [{ g: null }, { g: null }, { g: null }] };\nexport const s0 = m.s[0], s1 = m.s[1], s2 = m.s[2];\n',
+  );
+  const check = (s: string, p: string): string =>
+    `const g=${s}.g;if(g!==null){const r=g(this,undefined,undefined,${p});if(r!==g)return r}`;
+  const body = (withCheck: boolean): string => `
+function isA(n){${withCheck ? check('$0', 'n') : ''} return n.k === 1 }
+function isB(n){${withCheck ? check('$1', 'n') : ''} return n.k === 2 }
+export function count(arr){${withCheck ? check('$2', 'arr') : ''} let c = 0; for (let i = 0; i < arr.length; i++) { if (isA(arr[i]) || isB(arr[i])) c++; } return c; }`;
+  const variants: [string, string, boolean][] = [
+    ['plain', '', false],
+    ['import binding', 'import { s0 as $0, s1 as $1, s2 as $2 } from "./slots.mjs";', true],
+    ['let', 'import { m as $m } from "./slots.mjs"; let $0=$m.s[0],$1=$m.s[1],$2=$m.s[2];', true],
+    ['var', 'import { m as $m } from "./slots.mjs"; var $0=$m.s[0],$1=$m.s[1],$2=$m.s[2];', true],
+    [
+      'const',
+      'import { m as $m } from "./slots.mjs"; const $0=$m.s[0],$1=$m.s[1],$2=$m.s[2];',
+      true,
+    ],
+  ];
+  const files = variants.map(([name, header, withCheck]) => {
+    const mod = write(`esm-${name.replace(/\W+/g, '-')}.mjs`, `${header}\n${body(withCheck)}`);
+    return write(
+      `esm-${name.replace(/\W+/g, '-')}-run.mjs`,
+      `
+const { count } = await import(${JSON.stringify(`./${path.basename(mod)}`)});
+const arr = Array.from({ length: 1000 }, (_, i) => ({ k: i % 3 }));
+let s = 0;
+for (let i = 0; i < 20000; i++) s += count(arr);
+const t0 = process.hrtime.bigint();
+for (let i = 0; i < 30000; i++) s += count(arr);
+console.log(Number(process.hrtime.bigint() - t0) / 30000 / 1000);`,
+    );
+  });
+  const ns = compare(files);
+  for (let i = 1; i < variants.length; i++) {
+    rows.push({
+      name: `esm slot: ${variants[i]![0]}`,
+      value: `${ns[i]!.toFixed(2)} ns/element`,
+      baseline: `${ns[0]!.toFixed(2)} ns (no check)`,
+      ratio: ns[i]! / ns[0]!,
+      note: 'entry checks of tiny hot functions, by where their slot lives',
+    });
+  }
+}
+
+// ---- async frame ----------------------------------------------------------------------------
+{
+  const shapes: Record<string, string> = {
+    none: `async function parse(line) { await null; const [k, v] = line.split('='); return { k, v: Number(v) }; }`,
+    finally: `async function parse(line) { const t=S.e();try{ await null; const [k, v] = line.split('='); return { k, v: Number(v) }; }finally{S.x(t)} }`,
+    returns: `async function parse(line) { const t=S.e();try{ await null; const [k, v] = line.split('='); return S.y(t,{ k, v: Number(v) }); }catch(e){S.x(t);throw e} }`,
+  };
+  const files = Object.entries(shapes).map(([name, fn]) =>
+    write(
+      `async-${name}.mjs`,
+      `
+const S = { n: 0, e() { this.n++; return undefined; }, x(t) { this.n--; }, y(t, v) { this.n--; return v; } };
+const parse = new Function('S', ${JSON.stringify(`${fn}; return parse;`)})(S);
+async function total(lines) { let sum = 0; for (const l of lines) sum += (await parse(l)).v; return sum; }
+const lines = Array.from({ length: 200 }, (_, i) => 'k' + i + '=' + i);
+for (let i = 0; i < 300; i++) await total(lines);
+const t0 = process.hrtime.bigint();
+for (let i = 0; i < 1500; i++) await total(lines);
+console.log(Number(process.hrtime.bigint() - t0) / 1500 / 200);`,
+    ),
+  );
+  const [none, fin, ret] = compare(files);
+  rows.push({
+    name: 'async frame: try/finally',
+    value: `${fin!.toFixed(0)} ns/call`,
+    baseline: `${none!.toFixed(0)} ns (not counted)`,
+    ratio: fin! / none!,
+    note: 'the frame count as first generated',
+  });
+  rows.push({
+    name: 'async frame: try/catch and returns',
+    value: `${ret!.toFixed(0)} ns/call`,
+    baseline: `${none!.toFixed(0)} ns (not counted)`,
+    ratio: ret! / none!,
+    note: 'the frame count as generated now, where the function runs nothing on exit',
+  });
+}
+
+report('Generated code: probes of its shape', rows);
