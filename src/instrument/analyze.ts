@@ -12,16 +12,31 @@ import type { CalleeRef, FunctionKind } from './types.ts';
 
 type BindingKind = 'var' | 'let' | 'const' | 'function' | 'class' | 'param' | 'import' | 'catch';
 
-interface Binding {
+export interface Binding {
   readonly kind: BindingKind;
-  /**
-   * Some code of the program assigns the binding after its declaration. Only such bindings get a
-   * setter in the generated scope accessors: an assignment there, even one never run, makes V8
-   * treat the variable as mutable, and every read of it in the program pays for that.
-   */
+  /** Some code of the program assigns the binding after its declaration (see isWritable). */
   assigned?: boolean;
   /** `var` declarators with an initializer seen so far (a second one is an assignment). */
   inits?: number;
+}
+
+/**
+ * Whether a replacement may assign the binding through the scope accessor. Variables (`let`,
+ * `var`, parameters, catch bindings) are writable: changing one is what a patch to a limit or a
+ * cache is for. `const` and imports are read-only as in the language. Function and class
+ * declarations are writable only where the program itself assigns them: an assignment in the
+ * generated accessor, even one never run, makes V8 treat the binding as mutable, so calls through
+ * it are no longer constant-folded (bench/codegen.ts, row "binding"), and a patch changes a
+ * function by replacing it, which reaches every reference, not by rebinding its name.
+ */
+export function isWritable(b: Binding): boolean {
+  return (
+    b.assigned === true ||
+    b.kind === 'let' ||
+    b.kind === 'var' ||
+    b.kind === 'param' ||
+    b.kind === 'catch'
+  );
 }
 
 /** A lexical scope. `boundary` scopes are functions (and class field / static-block bodies). */
@@ -156,7 +171,7 @@ export function analyze(program: Node, source: string, commonjs: boolean): Analy
     functions: analyzer.functions,
     moduleBindings: [...moduleScope.names.keys()],
     assignedModuleBindings: new Set(
-      [...moduleScope.names].filter(([, b]) => b.assigned === true).map(([n]) => n),
+      [...moduleScope.names].filter(([, b]) => isWritable(b)).map(([n]) => n),
     ),
   };
 }

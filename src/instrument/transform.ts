@@ -8,7 +8,7 @@
  */
 import MagicString from 'magic-string';
 import { parseSync } from 'oxc-parser';
-import { analyze, readsHoistedBinding, type FoundFunction } from './analyze.ts';
+import { analyze, isWritable, readsHoistedBinding, type FoundFunction } from './analyze.ts';
 import { type Node, LineIndex, bool, field, list, str } from './walk.ts';
 import type {
   FunctionInfo,
@@ -376,7 +376,8 @@ class Generator {
       )
         continue;
       names.push(name);
-      if (f.free.get(name)?.assigned === true) assigned.add(name);
+      const b = f.free.get(name);
+      if (b !== undefined && isWritable(b)) assigned.add(name);
     }
     const special = (O: string, V: string, W: string): string[] => {
       const cases = info.privates.map(
@@ -396,8 +397,7 @@ class Generator {
 
   /**
    * A scope accessor `(op, name, v, w) => …` over `names`: op 0 reads a name; op 1 writes it when
-   * the program itself assigns it somewhere (see Binding.assigned) and otherwise returns the
-   * module record, which the runtime turns into a TypeError (src/runtime/context.ts), as for
+   * it is writable (see isWritable) and otherwise returns the module record, which the runtime turns into a TypeError (src/runtime/context.ts), as for
    * `const`; other ops go to the `special` cases (private members, `super`). Its parameters get
    * one-letter names unless one of the names would be shadowed: accessors are a large share of
    * the generated text, which V8 reads and keeps on every start.

@@ -113,11 +113,11 @@ export function callContextFor(
     newTarget,
     get: (name) => binding(name).accessor(ScopeOp.get, name),
     set: (name, value) => {
-      // The generated accessor answers a write to a binding the program never assigns with the
-      // module record instead of assigning it (src/instrument/transform.ts, bindingCase).
+      // The generated accessor answers a write to a read-only binding with the module record
+      // instead of assigning it (src/instrument/analyze.ts, isWritable).
       if (binding(name).accessor(ScopeOp.set, name, value) === mod) {
         throw new TypeError(
-          `'${name}' is read-only to the replacement of ${target}: the program never assigns it (a const, an import, a function or class declaration, or a variable only initialized), and making it assignable would slow down every read of it. Keep new state in a shadow variable (docs/shadow.md) or in a new binding of the patch`,
+          `'${name}' is read-only to the replacement of ${target}: it is a const, an import, or a function or class declaration the program never reassigns. Replace a function by patching it (that reaches every reference); keep new state in a shadow variable (docs/shadow.md) or in a new binding of the patch`,
         );
       }
     },
