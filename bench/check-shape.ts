@@ -10,17 +10,25 @@
  *   minimal slow path  only the fast test stays; the gate call becomes `throw 0` (what the
  *                  bytes of the slow path cost through V8's inlining budgets)
  *   no check       the module header only, no entry checks
+ *   null var       every check reads one never-assigned `var` holding null instead of its slot's
+ *                  gate: what loading the gate costs, against a value V8 can treat as constant
  * and some combinations.
  * The child also counts GCs per operation, which shows where the time goes (allocation).
  *
- * `node bench/check-shape.ts [--quick] [--target acorn|typescript] [--variants 'no check|no arguments'] [--sessions n] [--node-args "--flag …"]`
+ * `--in-process` measures each variant and the plain library in one process instead, operations
+ * alternating, with an A/A control (a second plain copy) first: no GC-regime or tiering
+ * difference between two processes, which on this machine spreads process pairs by ±15%. It
+ * runs the children with `--single-threaded` (no background compilation or GC threads charging
+ * CPU time to whichever side is running) and `--expose-gc`.
+ *
+ * `node bench/check-shape.ts [--quick] [--target acorn|typescript] [--variants 'no check|no arguments'] [--sessions n] [--node-args "--flag …"] [--in-process]`
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { lockstepSessions } from './lib/lockstep.ts';
-import { freshDir, loaderPaths, QUICK, REPO } from './lib/proc.ts';
+import { freshDir, loaderPaths, QUICK, REPO, runChild } from './lib/proc.ts';
 import { median, report, type Row } from './report.ts';
 
 interface VariantResult {
@@ -92,6 +100,7 @@ const slowPath = new RegExp(
 );
 const minimalSlowPath = (c: string): string => c.replace(slowPath, 'if($1.g!==null)throw 0;');
 const VARIANTS: { name: string; edit: (code: string) => string }[] = [
+  { name: 'A/A control', edit: (c) => c },
   { name: 'as generated', edit: (c) => c },
   { name: 'no arguments', edit: noArguments },
   { name: 'no scope accessor', edit: noScope },
@@ -99,6 +108,13 @@ const VARIANTS: { name: string; edit: (code: string) => string }[] = [
   { name: 'no arguments, no module accessor', edit: (c) => noModuleAccessor(noArguments(c)) },
   { name: 'minimal slow path', edit: minimalSlowPath },
   { name: 'no check', edit: noCheck },
+  {
+    name: 'null var',
+    edit: (c) =>
+      c
+        .replace(new RegExp(`const ${p}g=${p}\\d+\\.g;`, 'g'), `const ${P}g=${P}z;`)
+        .replace(`var ${P}m=`, `var ${P}z=null,${P}m=`),
+  },
   { name: 'no check, no module accessor', edit: (c) => noModuleAccessor(noCheck(c)) },
 ];
 
@@ -108,11 +124,13 @@ const SESSIONS = Number(argValue('--sessions') ?? 1);
 // a fast or a slow GC regime at random, which swamps the effect of the check's shape.
 const nodeArgs = argValue('--node-args')?.split(' ').filter(Boolean) ?? [];
 const only = argValue('--variants')?.split('|');
+const inProcess = process.argv.includes('--in-process');
 const opts = { warmupMs: QUICK ? 1000 : 2500, rounds: QUICK ? 4 : 10, roundMs: 400 };
 const rows: Row[] = [];
 for (const v of VARIANTS.filter((x) => only === undefined || only.includes(x.name))) {
   const code = v.edit(result.code);
-  if (v.name !== 'as generated' && code === result.code) {
+  if (v.name === 'A/A control' && !inProcess) continue; // lock step has its own control
+  if (v.name !== 'as generated' && v.name !== 'A/A control' && code === result.code) {
     console.error(
       `bench: check-shape: variant '${v.name}' changed nothing (the generated shape changed); skipped`,
     );
@@ -120,6 +138,10 @@ for (const v of VARIANTS.filter((x) => only === undefined || only.includes(x.nam
   }
   const file = path.join(dir, `${v.name.replace(/\W+/g, '-')}.cjs`);
   fs.writeFileSync(file, code);
+  if (inProcess) {
+    rows.push(await inProcessRow(v.name, file, code.length));
+    continue;
+  }
   const r = await lockstepSessions<VariantResult>(
     SESSIONS,
     {
@@ -144,9 +166,34 @@ for (const v of VARIANTS.filter((x) => only === undefined || only.includes(x.nam
   });
 }
 report(
-  `Entry check shape: variants of instrumented ${target} vs plain (CPU time per operation${nodeArgs.length > 0 ? `; node ${nodeArgs.join(' ')}` : ''})`,
+  `Entry check shape: variants of instrumented ${target} vs plain (CPU time per operation${inProcess ? ', in one process' : ''}${nodeArgs.length > 0 ? `; node ${nodeArgs.join(' ')}` : ''})`,
   rows,
 );
+
+/** One variant measured in process against the plain library: medians over sessions' rounds. */
+async function inProcessRow(name: string, file: string, size: number): Promise<Row> {
+  const rounds = QUICK ? 10 : 30;
+  const all: number[] = [];
+  const sessions: number[] = [];
+  for (let i = 0; i < SESSIONS; i++) {
+    const r = await runChild<{ ratios: number[] }>(
+      'check-variant.mjs',
+      [target, name === 'A/A control' ? 'plain' : file, metaFile, 'inprocess', String(rounds)],
+      { instrumented: false, nodeArgs: ['--expose-gc', '--single-threaded', ...nodeArgs] },
+    );
+    all.push(...r.result.ratios);
+    sessions.push(median(r.result.ratios));
+  }
+  const sorted = [...all].sort((a, b) => a - b);
+  const q = (f: number): string => sorted[Math.floor(f * (sorted.length - 1))]!.toFixed(3);
+  return {
+    name: `${target}, ${name}`,
+    value: `${median(all).toFixed(3)}`,
+    baseline: 'plain, same process',
+    ratio: median(all),
+    note: `${all.length} rounds, quartiles ${q(0.25)}–${q(0.75)}, sessions ${sessions.map((x) => x.toFixed(3)).join(' ')}; code ${(size / 1024).toFixed(0)} KB vs ${(source.length / 1024).toFixed(0)} KB`,
+  };
+}
 
 function argValue(flag: string): string | undefined {
   const i = process.argv.indexOf(flag);

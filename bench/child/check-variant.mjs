@@ -3,12 +3,17 @@
 // library instrumented by bench/check-shape.ts and then edited; its metadata is registered with
 // livepatch's runtime (bench/.build/dist) under the library's URL, as the loader would, before
 // it is required.
+// `… inprocess <rounds>` loads the plain library too, in the same process, and alternates
+// operations between the two (a full GC before each timed block, so that each side pays for its
+// own garbage): both sides share the process's GC regime, tiering and machine, which a pair of
+// processes does not. `plain` then loads a second copy of the plain library (the A/A control).
+// Prints `RESULT {ratios}` (variant / plain CPU time per round).
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { serveLockstep } from './common.mjs';
+import { emit, serveLockstep } from './common.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const [target, file, metaFile] = process.argv.slice(2);
@@ -41,8 +46,14 @@ const targets = {
 const t = targets[target];
 const libFile = path.join(repo, t.file);
 
+const inProcess = process.argv[5] === 'inprocess';
 let lib;
-if (file === 'plain') {
+if (file === 'plain' && inProcess) {
+  // A second, separate instance of the plain library: the A/A control.
+  const copy = path.join(path.dirname(metaFile), `plain-copy-${path.basename(libFile)}`);
+  fs.copyFileSync(libFile, copy);
+  lib = require(copy);
+} else if (file === 'plain') {
   lib = require(libFile);
 } else {
   const dist = path.dirname(path.dirname(process.env.BENCH_TABLE));
@@ -61,6 +72,38 @@ if (file === 'plain') {
   lib = require(file);
 }
 const op = t.op(lib);
+
+if (inProcess) {
+  const base = t.op(require(libFile));
+  const rounds = Number(process.argv[6]);
+  const gc = globalThis.gc;
+  if (typeof gc !== 'function') throw new Error('check-variant inprocess needs --expose-gc');
+  const opsPerRound = 4;
+  const timed = (f) => {
+    gc();
+    const c = process.cpuUsage();
+    for (let i = 0; i < opsPerRound; i++) f();
+    const d = process.cpuUsage(c);
+    return d.user + d.system;
+  };
+  for (let i = 0; i < 50; i++) {
+    base();
+    op();
+  }
+  const ratios = [];
+  for (let r = 0; r < rounds; r++) {
+    // Which side goes first flips every round.
+    if (r % 2 === 0) {
+      const b = timed(op);
+      ratios.push(b / timed(base));
+    } else {
+      const a = timed(base);
+      ratios.push(timed(op) / a);
+    }
+  }
+  emit({ ratios });
+  process.exit(0);
+}
 
 let minor = 0;
 let major = 0;
