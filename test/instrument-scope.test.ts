@@ -488,6 +488,8 @@ describe('which bindings a replacement may assign', () => {
       function declared() {}
       class Declared {}
       function reassigned() {}
+      function redeclared() {}
+      var redeclared = redeclared;
       class Swapped {}
       for (let i = 0; i < 2; i++) { var inLoop = i; }
       function writer(list) {
@@ -497,7 +499,7 @@ describe('which bindings a replacement may assign', () => {
       }
       exports.probe = function probe(param) {
         try { throw 0; } catch (caught) {
-          return [assigned, onlyInitialized, noInit, once, fixed, declared, Declared, reassigned, Swapped, inLoop, writer, param, caught];
+          return [assigned, onlyInitialized, noInit, once, fixed, declared, Declared, reassigned, redeclared, Swapped, inLoop, writer, param, caught];
         }
       };
     `);
@@ -515,6 +517,7 @@ describe('which bindings a replacement may assign', () => {
         'declared',
         'Declared',
         'reassigned',
+        'redeclared',
         'Swapped',
         'writer',
         'exports',
@@ -539,6 +542,7 @@ describe('which bindings a replacement may assign', () => {
       'once',
       'inLoop',
       'reassigned',
+      'redeclared',
       'Swapped',
       'exports',
     ]);

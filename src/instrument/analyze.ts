@@ -16,8 +16,6 @@ export interface Binding {
   readonly kind: BindingKind;
   /** Some code of the program assigns the binding after its declaration (see isWritable). */
   assigned?: boolean;
-  /** `var` declarators with an initializer seen so far (a second one is an assignment). */
-  inits?: number;
 }
 
 /**
@@ -126,8 +124,6 @@ interface Ctx {
   readonly inFunction: boolean;
   /** Sloppy scripts (CommonJS) hoist block-level function declarations to the function (Annex B). */
   readonly annexB: boolean;
-  /** Inside a loop of the current function: a `var` initializer there runs more than once. */
-  readonly inLoop?: boolean;
 }
 
 interface Ref {
@@ -135,10 +131,11 @@ interface Ref {
   readonly scope: Scope;
 }
 
-/** A write to a name: an assignment, or a `var` initializer (an assignment when not the only one). */
-interface Write extends Ref {
-  readonly init: boolean;
-}
+/**
+ * A write to a name: an assignment, or a `var` initializer (which reassigns a function
+ * declaration of the same name; for a `var` itself it changes nothing, variables are writable).
+ */
+type Write = Ref;
 
 export interface Analysis {
   readonly functions: FoundFunction[];
@@ -287,10 +284,6 @@ class Analyzer {
         this.generic(node, ctx);
         return;
       }
-      case 'WhileStatement':
-      case 'DoWhileStatement':
-        this.generic(node, { ...ctx, inLoop: true });
-        return;
       case 'FunctionDeclaration': {
         const id = field(node, 'id');
         this.fn(node, ctx, id !== null ? str(id, 'name')! : 'default', node.start);
@@ -339,7 +332,7 @@ class Analyzer {
       case 'ForInStatement':
       case 'ForOfStatement': {
         const scope = new Scope('block', ctx.scope);
-        const inner = { ...ctx, scope, inLoop: true };
+        const inner = { ...ctx, scope };
         const left = field(node, 'left');
         if (left !== null && left.type !== 'VariableDeclaration') this.markWrites(left, inner);
         for (const key of ['init', 'left', 'test', 'update', 'right']) {
@@ -413,7 +406,7 @@ class Analyzer {
       const id = field(d, 'id');
       this.declarePattern(id, scope, bindingKind, ctx);
       const init = field(d, 'init');
-      if (init !== null && kind === 'var') this.markWrites(id, ctx, ctx.inLoop !== true);
+      if (init !== null && kind === 'var') this.markWrites(id, ctx);
       if (init !== null) {
         const hint = id !== null && id.type === 'Identifier' ? str(id, 'name')! : undefined;
         const owner = hint !== undefined ? { binding: hint, path: [] } : undefined;
@@ -843,9 +836,7 @@ class Analyzer {
       let s: Scope | null = w.scope;
       while (s !== null && !s.names.has(w.name)) s = s.parent;
       const b = s?.names.get(w.name);
-      if (b === undefined) continue; // a global
-      if (!w.init) b.assigned = true;
-      else if ((b.inits = (b.inits ?? 0) + 1) > 1) b.assigned = true;
+      if (b !== undefined) b.assigned = true; // undefined: a global
     }
     for (const ref of this.refs) {
       let s: Scope | null = ref.scope;
@@ -924,31 +915,27 @@ class Analyzer {
   }
 
   /** Records the names an assignment target (or a `var` declarator) writes. */
-  private markWrites(target: Node | null, ctx: Ctx, init = false): void {
+  private markWrites(target: Node | null, ctx: Ctx): void {
     if (target === null) return;
     switch (target.type) {
       case 'Identifier':
-        this.writes.push({ name: str(target, 'name')!, scope: ctx.scope, init });
+        this.writes.push({ name: str(target, 'name')!, scope: ctx.scope });
         return;
       case 'ParenthesizedExpression':
-        this.markWrites(field(target, 'expression'), ctx, init);
+        this.markWrites(field(target, 'expression'), ctx);
         return;
       case 'AssignmentPattern':
-        this.markWrites(field(target, 'left'), ctx, init);
+        this.markWrites(field(target, 'left'), ctx);
         return;
       case 'RestElement':
-        this.markWrites(field(target, 'argument'), ctx, init);
+        this.markWrites(field(target, 'argument'), ctx);
         return;
       case 'ArrayPattern':
-        for (const el of list(target, 'elements')) this.markWrites(el, ctx, init);
+        for (const el of list(target, 'elements')) this.markWrites(el, ctx);
         return;
       case 'ObjectPattern':
         for (const prop of list(target, 'properties'))
-          this.markWrites(
-            field(prop, prop.type === 'RestElement' ? 'argument' : 'value'),
-            ctx,
-            init,
-          );
+          this.markWrites(field(prop, prop.type === 'RestElement' ? 'argument' : 'value'), ctx);
         return;
       default:
         return; // member expressions write properties, not bindings

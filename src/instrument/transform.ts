@@ -20,7 +20,7 @@ import type {
 import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 14;
+export const TRANSFORM_VERSION = 15;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
