@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
 import type { FunctionInfo, SourceMapV3 } from '../src/instrument/types.ts';
@@ -17,17 +17,35 @@ import {
   contentHash,
   type CachedMeta,
   type CacheEntry,
+  type CacheStats,
   type FileStamp,
   type SourceRecord,
 } from '../src/loader/cache.ts';
+import type { LoaderStats } from '../src/loader/pipeline.ts';
 import { slotsUrlFor } from '../src/runtime/key.ts';
 import { registerModule, slotsModuleSource, table } from '../src/runtime/table.ts';
 import { fixture, repoRoot, runNode, type RunNodeResult } from './helpers/node.ts';
 
 const register = path.join(repoRoot, 'src', 'loader', 'register.ts');
 
+const made: string[] = [];
+after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory, removed when the file's tests end. */
 function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `livepatch-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `livepatch-${prefix}-`));
+  made.push(dir);
+  return dir;
+}
+
+/** A cache whose directory cannot be created (a file is in the way), and its error reports. */
+function unwritableCache(dir: string): { cache: TransformCache; errors: unknown[] } {
+  const blocker = path.join(dir, 'not-a-dir');
+  fs.writeFileSync(blocker, '');
+  const errors: unknown[] = [];
+  return { cache: new TransformCache(path.join(blocker, 'cache'), (e) => errors.push(e)), errors };
 }
 
 const fn: FunctionInfo = {
@@ -79,62 +97,54 @@ function named(...parts: unknown[]): { identity: string; key: string } {
 describe('transform cache: entries', () => {
   test('an entry round-trips; its map is a file beside it that the code refers to', () => {
     const dir = tempDir('cache-unit');
-    try {
-      const cache = new TransformCache(dir);
-      const { identity, key } = named('v1', 'file:///app/f.js');
-      assert.equal(cache.get(key, identity), null);
-      const code = cache.set(key, identity, hash, entry, map, path.join(dir, 'app', 'f.js'));
-      assert.equal(code, `${entry.code}\n//# sourceMappingURL=../${key}.map\n`);
-      assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, `${key}.map`), 'utf8')), map);
-      assert.equal(
-        cache.get(key, named('v2', 'file:///app/f.js').identity),
-        null,
-        'another identity',
-      );
-      assert.deepEqual(readBack(cache, key, identity), {
-        format: entry.format,
-        code,
-        hash,
-        functionCount: 1,
-        meta: entry.meta,
-      });
-      assert.deepEqual(cache.stats, {
-        hits: 1,
-        misses: 2,
-        writes: 1,
-        invalid: 1,
-        writeErrors: 0,
-        indexHits: 0,
-        indexWrites: 0,
-      });
-      assert.deepEqual(
-        fs.readdirSync(dir).sort(),
-        [`${key}.entry`, `${key}.map`],
-        'no temporary files left',
-      );
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const cache = new TransformCache(dir);
+    const { identity, key } = named('v1', 'file:///app/f.js');
+    assert.equal(cache.get(key, identity), null);
+    const code = cache.set(key, identity, hash, entry, map, path.join(dir, 'app', 'f.js'));
+    assert.equal(code, `${entry.code}\n//# sourceMappingURL=../${key}.map\n`);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, `${key}.map`), 'utf8')), map);
+    assert.equal(
+      cache.get(key, named('v2', 'file:///app/f.js').identity),
+      null,
+      'another identity',
+    );
+    assert.deepEqual(readBack(cache, key, identity), {
+      format: entry.format,
+      code,
+      hash,
+      functionCount: 1,
+      meta: entry.meta,
+    });
+    assert.deepEqual(cache.stats, {
+      hits: 1,
+      misses: 2,
+      writes: 1,
+      invalid: 1,
+      writeErrors: 0,
+      indexHits: 0,
+      indexWrites: 0,
+    });
+    assert.deepEqual(
+      fs.readdirSync(dir).sort(),
+      [`${key}.entry`, `${key}.map`],
+      'no temporary files left',
+    );
   });
 
   test('code of any characters round-trips, ASCII or not', () => {
     const dir = tempDir('cache-text');
-    try {
-      const cache = new TransformCache(dir);
-      const big = 'x'.repeat(100_000); // read part by part, not in one call
-      for (const code of [
-        '',
-        'plain ascii\n',
-        'caf\u00e9 \u2603 \ud83d\ude00 \u0000 end',
-        big,
-        `${big}\u00e9`,
-      ]) {
-        const { identity, key } = named(code.slice(0, 40), code.length);
-        cache.set(key, identity, hash, { ...entry, code }, null, path.join(dir, 'f.js'));
-        assert.equal(cache.get(key, identity)?.code, code);
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+    const cache = new TransformCache(dir);
+    const big = 'x'.repeat(100_000); // read part by part, not in one call
+    for (const code of [
+      '',
+      'plain ascii\n',
+      'caf\u00e9 \u2603 \ud83d\ude00 \u0000 end',
+      big,
+      `${big}\u00e9`,
+    ]) {
+      const { identity, key } = named(code.slice(0, 40), code.length);
+      cache.set(key, identity, hash, { ...entry, code }, null, path.join(dir, 'f.js'));
+      assert.equal(cache.get(key, identity)?.code, code);
     }
   });
 
@@ -155,79 +165,60 @@ describe('transform cache: entries', () => {
 
   test('damaged entries are misses: garbage, truncated, another key, another schema', () => {
     const dir = tempDir('cache-damage');
-    try {
-      const cache = new TransformCache(dir);
-      const { identity, key } = named('x');
-      const file = path.join(dir, `${key}.entry`);
-      cache.set(key, identity, hash, entry, null, path.join(dir, 'f.js'));
-      const good = fs.readFileSync(file);
-      const text = good.toString('latin1');
-      const other = named('y').key;
-      const damaged = [
-        Buffer.from('not an entry at all'),
-        good.subarray(0, -1),
-        Buffer.concat([good, Buffer.from('x')]),
-        Buffer.from(text.replace(/^livepatch-cache \d+/, 'livepatch-cache 999'), 'latin1'),
-        Buffer.from(text.replace(key, other), 'latin1'),
-        Buffer.from(text.replace('"x"', '"z"'), 'latin1'), // another identity, same length
-        Buffer.alloc(0),
-      ];
-      for (const bytes of damaged) {
-        fs.writeFileSync(file, bytes);
-        assert.equal(
-          cache.get(key, identity),
-          null,
-          JSON.stringify(bytes.toString('latin1', 0, 60)),
-        );
-      }
-      assert.equal(cache.stats.invalid, damaged.length);
-      fs.writeFileSync(file, good);
-      assert.deepEqual(readBack(cache, key, identity)?.meta, entry.meta);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+    const cache = new TransformCache(dir);
+    const { identity, key } = named('x');
+    const file = path.join(dir, `${key}.entry`);
+    cache.set(key, identity, hash, entry, null, path.join(dir, 'f.js'));
+    const good = fs.readFileSync(file);
+    const text = good.toString('latin1');
+    const other = named('y').key;
+    const damaged = [
+      Buffer.from('not an entry at all'),
+      good.subarray(0, -1),
+      Buffer.concat([good, Buffer.from('x')]),
+      Buffer.from(text.replace(/^livepatch-cache \d+/, 'livepatch-cache 999'), 'latin1'),
+      Buffer.from(text.replace(key, other), 'latin1'),
+      Buffer.from(text.replace('"x"', '"z"'), 'latin1'), // another identity, same length
+      Buffer.alloc(0),
+    ];
+    for (const bytes of damaged) {
+      fs.writeFileSync(file, bytes);
+      assert.equal(cache.get(key, identity), null, JSON.stringify(bytes.toString('latin1', 0, 60)));
     }
+    assert.equal(cache.stats.invalid, damaged.length);
+    fs.writeFileSync(file, good);
+    assert.deepEqual(readBack(cache, key, identity)?.meta, entry.meta);
   });
 
   test('damaged metadata is found when it is read, not at load', () => {
     const dir = tempDir('cache-meta');
-    try {
-      const cache = new TransformCache(dir);
-      const { identity, key } = named('m');
-      const file = path.join(dir, `${key}.entry`);
-      cache.set(key, identity, hash, entry, null, path.join(dir, 'f.js'));
-      const bytes = fs.readFileSync(file);
-      const metaStart = bytes.indexOf(10) + 1 + Buffer.byteLength(identity);
-      // The metadata is deflated: a flipped byte in the middle fails its checksum or its inflate.
-      bytes[metaStart + 4] = bytes[metaStart + 4]! ^ 0xff;
-      fs.writeFileSync(file, bytes);
-      const got = cache.get(key, identity);
-      assert.ok(got, 'the code is still served');
-      assert.equal(got.code, entry.code);
-      assert.throws(() => got.readMeta());
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const cache = new TransformCache(dir);
+    const { identity, key } = named('m');
+    const file = path.join(dir, `${key}.entry`);
+    cache.set(key, identity, hash, entry, null, path.join(dir, 'f.js'));
+    const bytes = fs.readFileSync(file);
+    const metaStart = bytes.indexOf(10) + 1 + Buffer.byteLength(identity);
+    // The metadata is deflated: a flipped byte in the middle fails its checksum or its inflate.
+    bytes[metaStart + 4] = bytes[metaStart + 4]! ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    const got = cache.get(key, identity);
+    assert.ok(got, 'the code is still served');
+    assert.equal(got.code, entry.code);
+    assert.throws(() => got.readMeta());
   });
 
   test('a directory that cannot be written: no entry, one report, no exception', () => {
     const dir = tempDir('cache-ro');
-    try {
-      const blocker = path.join(dir, 'not-a-dir');
-      fs.writeFileSync(blocker, '');
-      const errors: unknown[] = [];
-      const cache = new TransformCache(path.join(blocker, 'cache'), (e) => errors.push(e));
-      const k1 = named('1');
-      assert.equal(cache.set(k1.key, k1.identity, hash, entry, map, path.join(dir, 'f.js')), null);
-      assert.equal(cache.set('k2', 'i2', hash, entry, map, path.join(dir, 'f.js')), null);
-      const index = cache.index('x');
-      index.record(SourceIndex.identity('file:///f.js', null, null), stamp, record);
-      index.flush();
-      assert.equal(errors.length, 1, 'reported once');
-      assert.equal(cache.stats.writeErrors, 1);
-      assert.equal(cache.get(k1.key, k1.identity), null);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const { cache, errors } = unwritableCache(dir);
+    const k1 = named('1');
+    assert.equal(cache.set(k1.key, k1.identity, hash, entry, map, path.join(dir, 'f.js')), null);
+    assert.equal(cache.set('k2', 'i2', hash, entry, map, path.join(dir, 'f.js')), null);
+    const index = cache.index('x');
+    index.record(SourceIndex.identity('file:///f.js', null, null), stamp, record);
+    index.flush();
+    assert.equal(errors.length, 1, 'reported once');
+    assert.equal(cache.stats.writeErrors, 1);
+    assert.equal(cache.get(k1.key, k1.identity), null);
   });
 });
 
@@ -246,102 +237,83 @@ describe('transform cache: index of source files', () => {
 
   test('a record is found for the same stamp only, by this and by later processes', () => {
     const dir = tempDir('cache-index');
-    try {
-      const cache = new TransformCache(dir);
-      const index = cache.index('node app.js');
-      assert.equal(index.lookup(id, stamp), null);
-      index.record(id, stamp, record);
-      assert.deepEqual(index.lookup(id, stamp), record, 'at once');
-      for (const field of ['dev', 'ino', 'size', 'mtimeNs', 'ctimeNs'] as const) {
-        assert.equal(index.lookup(id, { ...stamp, [field]: stamp[field] + 1n }), null, field);
-      }
-      index.flush();
-      assert.equal(cache.stats.indexWrites, 1);
-      assert.deepEqual(fs.readdirSync(dir), [path.basename(index.file)], 'one file, no leftovers');
-
-      const later = new TransformCache(dir).index('node app.js');
-      assert.deepEqual(later.lookup(id, stamp), record);
-      later.record(id, stamp, { ...record, format: 'commonjs-typescript' });
-      later.flush();
-      assert.deepEqual(
-        new TransformCache(dir).index('node app.js').lookup(id, stamp),
-        { ...record, format: 'commonjs-typescript' },
-        'the last line of a file wins',
-      );
-      assert.equal(new TransformCache(dir).index('node --inspect app.js').lookup(id, stamp), null);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+    const cache = new TransformCache(dir);
+    const index = cache.index('node app.js');
+    assert.equal(index.lookup(id, stamp), null);
+    index.record(id, stamp, record);
+    assert.deepEqual(index.lookup(id, stamp), record, 'at once');
+    for (const field of ['dev', 'ino', 'size', 'mtimeNs', 'ctimeNs'] as const) {
+      assert.equal(index.lookup(id, { ...stamp, [field]: stamp[field] + 1n }), null, field);
     }
+    index.flush();
+    assert.equal(cache.stats.indexWrites, 1);
+    assert.deepEqual(fs.readdirSync(dir), [path.basename(index.file)], 'one file, no leftovers');
+
+    const later = new TransformCache(dir).index('node app.js');
+    assert.deepEqual(later.lookup(id, stamp), record);
+    later.record(id, stamp, { ...record, format: 'commonjs-typescript' });
+    later.flush();
+    assert.deepEqual(
+      new TransformCache(dir).index('node app.js').lookup(id, stamp),
+      { ...record, format: 'commonjs-typescript' },
+      'the last line of a file wins',
+    );
+    assert.equal(new TransformCache(dir).index('node --inspect app.js').lookup(id, stamp), null);
   });
 
   test('damaged lines are skipped, the others still count', () => {
     const dir = tempDir('cache-index-damage');
-    try {
-      const index = new TransformCache(dir).index('x');
-      const other = SourceIndex.identity('file:///app/g.js', null, ['require']);
-      index.record(id, stamp, record);
-      index.record(other, stamp, { ...record, format: 'commonjs' });
-      index.flush();
-      const text = fs.readFileSync(index.file, 'utf8');
-      const [first, second] = text.split('\n') as [string, string];
-      const damaged = [
-        `${first.replace(hash, 'x'.repeat(64))}\n${second}\n`,
-        `${first.slice(0, -1)}\n${second}\n`,
-        `${first.slice(0, 40)}${first}\n${second}\n`, // the end of an overwritten line first
-      ];
-      for (const bad of damaged) {
-        fs.writeFileSync(index.file, bad);
-        const fresh = new TransformCache(dir).index('x');
-        assert.deepEqual(fresh.lookup(other, stamp), { ...record, format: 'commonjs' });
-        assert.equal(fresh.lookup(id, stamp), null, bad);
-      }
-      // A line being written (no newline yet) is skipped; the lines before it count.
-      fs.writeFileSync(index.file, `${first}\n${second}`);
-      const partial = new TransformCache(dir).index('x');
-      assert.deepEqual(partial.lookup(id, stamp), record);
-      assert.equal(partial.lookup(other, stamp), null);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+    const index = new TransformCache(dir).index('x');
+    const other = SourceIndex.identity('file:///app/g.js', null, ['require']);
+    index.record(id, stamp, record);
+    index.record(other, stamp, { ...record, format: 'commonjs' });
+    index.flush();
+    const text = fs.readFileSync(index.file, 'utf8');
+    const [first, second] = text.split('\n') as [string, string];
+    const damaged = [
+      `${first.replace(hash, 'x'.repeat(64))}\n${second}\n`,
+      `${first.slice(0, -1)}\n${second}\n`,
+      `${first.slice(0, 40)}${first}\n${second}\n`, // the end of an overwritten line first
+    ];
+    for (const bad of damaged) {
+      fs.writeFileSync(index.file, bad);
+      const fresh = new TransformCache(dir).index('x');
+      assert.deepEqual(fresh.lookup(other, stamp), { ...record, format: 'commonjs' });
+      assert.equal(fresh.lookup(id, stamp), null, bad);
     }
+    // A line being written (no newline yet) is skipped; the lines before it count.
+    fs.writeFileSync(index.file, `${first}\n${second}`);
+    const partial = new TransformCache(dir).index('x');
+    assert.deepEqual(partial.lookup(id, stamp), record);
+    assert.equal(partial.lookup(other, stamp), null);
   });
 
   test('a log of mostly stale lines is compacted to the last line of each file', () => {
     const dir = tempDir('cache-index-compact');
-    try {
-      const index = new TransformCache(dir).index('x');
-      for (let i = 0n; i < 400n; i++) index.record(id, { ...stamp, ctimeNs: i }, record);
-      index.flush();
-      assert.equal(fs.readFileSync(index.file, 'utf8').split('\n').length - 1, 400);
-      const fresh = new TransformCache(dir).index('x');
-      assert.deepEqual(fresh.lookup(id, { ...stamp, ctimeNs: 399n }), record);
-      assert.equal(fs.readFileSync(index.file, 'utf8').split('\n').length - 1, 1);
-      assert.deepEqual(
-        new TransformCache(dir).index('x').lookup(id, { ...stamp, ctimeNs: 399n }),
-        record,
-      );
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const index = new TransformCache(dir).index('x');
+    for (let i = 0n; i < 400n; i++) index.record(id, { ...stamp, ctimeNs: i }, record);
+    index.flush();
+    assert.equal(fs.readFileSync(index.file, 'utf8').split('\n').length - 1, 400);
+    const fresh = new TransformCache(dir).index('x');
+    assert.deepEqual(fresh.lookup(id, { ...stamp, ctimeNs: 399n }), record);
+    assert.equal(fs.readFileSync(index.file, 'utf8').split('\n').length - 1, 1);
+    assert.deepEqual(
+      new TransformCache(dir).index('x').lookup(id, { ...stamp, ctimeNs: 399n }),
+      record,
+    );
   });
 
   test('an index that cannot be written is skipped without a warning (a read-only cache)', () => {
     const dir = tempDir('index-ro');
-    try {
-      const blocker = path.join(dir, 'not-a-dir');
-      fs.writeFileSync(blocker, '');
-      const errors: unknown[] = [];
-      const cache = new TransformCache(path.join(blocker, 'cache'), (e) => errors.push(e));
-      const index = cache.index('x');
-      index.record(id, stamp, record);
-      index.flush();
-      index.record(id, stamp, record);
-      index.flush();
-      assert.deepEqual(errors, []);
-      assert.equal(cache.stats.writeErrors, 0);
-      assert.equal(cache.stats.indexWrites, 0);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const { cache, errors } = unwritableCache(dir);
+    const index = cache.index('x');
+    index.record(id, stamp, record);
+    index.flush();
+    index.record(id, stamp, record);
+    index.flush();
+    assert.deepEqual(errors, []);
+    assert.equal(cache.stats.writeErrors, 0);
+    assert.equal(cache.stats.indexWrites, 0);
   });
 
   test('identities differ with the URL and with how the file is loaded', () => {
@@ -370,20 +342,7 @@ function isWholeEntry(file: string): boolean {
 interface Report {
   values: unknown;
   modules: string[];
-  stats: {
-    modules: number;
-    instrumented: number;
-    cached: number;
-    cache: {
-      hits: number;
-      misses: number;
-      writes: number;
-      invalid: number;
-      writeErrors: number;
-      indexHits: number;
-      indexWrites: number;
-    };
-  };
+  stats: Pick<LoaderStats, 'modules' | 'instrumented' | 'cached'> & { cache: CacheStats };
 }
 
 function report(result: RunNodeResult): Report {
@@ -408,50 +367,42 @@ describe('transform cache: processes', () => {
 
   test('a warm start instruments nothing: every module comes from the cache', async () => {
     const dir = tempDir('cache-warm');
-    try {
-      const cold = report(await run(dir));
-      assert.deepEqual(cold.values, [4, 1, 1]);
-      assert.deepEqual(cold.modules, ['a.cjs', 'b.ts', 'c.mjs', 'main.mjs']);
-      assert.equal(cold.stats.instrumented, 4);
-      assert.equal(cold.stats.cached, 0);
-      assert.equal(cold.stats.cache.writes, 4);
+    const cold = report(await run(dir));
+    assert.deepEqual(cold.values, [4, 1, 1]);
+    assert.deepEqual(cold.modules, ['a.cjs', 'b.ts', 'c.mjs', 'main.mjs']);
+    assert.equal(cold.stats.instrumented, 4);
+    assert.equal(cold.stats.cached, 0);
+    assert.equal(cold.stats.cache.writes, 4);
 
-      const warm = report(await run(dir));
-      assert.deepEqual(warm.values, cold.values);
-      assert.deepEqual(warm.modules, cold.modules);
-      assert.equal(warm.stats.instrumented, 0, 'the instrumenter was not called');
-      assert.equal(warm.stats.cached, 4);
-      assert.equal(warm.stats.cache.writes, 0);
-      // Served without Node reading them: all but b.ts, an ES module in a package without
-      // `type`, whose format Node detects (and may warn about) in its load step every time.
-      assert.equal(warm.stats.cache.indexHits, 3);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const warm = report(await run(dir));
+    assert.deepEqual(warm.values, cold.values);
+    assert.deepEqual(warm.modules, cold.modules);
+    assert.equal(warm.stats.instrumented, 0, 'the instrumenter was not called');
+    assert.equal(warm.stats.cached, 4);
+    assert.equal(warm.stats.cache.writes, 0);
+    // Served without Node reading them: all but b.ts, an ES module in a package without
+    // `type`, whose format Node detects (and may warn about) in its load step every time.
+    assert.equal(warm.stats.cache.indexHits, 3);
   });
 
   test('a corrupted entry is a miss: that module is instrumented again and the entry rewritten', async () => {
     const dir = tempDir('cache-corrupt');
-    try {
-      report(await run(dir));
-      const entries = fs.readdirSync(dir).filter((n) => n.endsWith('.entry'));
-      assert.equal(entries.length, 4);
-      const victim = path.join(dir, entries[0]!);
-      const text = fs.readFileSync(victim, 'utf8');
-      fs.writeFileSync(victim, text.slice(0, Math.floor(text.length / 2)));
+    report(await run(dir));
+    const entries = fs.readdirSync(dir).filter((n) => n.endsWith('.entry'));
+    assert.equal(entries.length, 4);
+    const victim = path.join(dir, entries[0]!);
+    const text = fs.readFileSync(victim, 'utf8');
+    fs.writeFileSync(victim, text.slice(0, Math.floor(text.length / 2)));
 
-      const again = report(await run(dir));
-      assert.deepEqual(again.values, [4, 1, 1]);
-      assert.equal(again.stats.cache.invalid, 1);
-      assert.equal(again.stats.instrumented, 1);
-      assert.equal(again.stats.cached, 3);
-      assert.equal(fs.readFileSync(victim, 'utf8'), text, 'rewritten whole');
+    const again = report(await run(dir));
+    assert.deepEqual(again.values, [4, 1, 1]);
+    assert.equal(again.stats.cache.invalid, 1);
+    assert.equal(again.stats.instrumented, 1);
+    assert.equal(again.stats.cached, 3);
+    assert.equal(fs.readFileSync(victim, 'utf8'), text, 'rewritten whole');
 
-      const healed = report(await run(dir));
-      assert.equal(healed.stats.cached, 4);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const healed = report(await run(dir));
+    assert.equal(healed.stats.cached, 4);
   });
 
   test('several processes filling one cache at once all succeed, and every entry is whole', async () => {

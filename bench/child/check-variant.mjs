@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { emit, serveLockstep } from './common.mjs';
+import { emit, libraryOps, serveLockstep } from './common.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const [target, file, metaFile] = process.argv.slice(2);
@@ -21,27 +21,8 @@ const require = createRequire(import.meta.url);
 
 /** target → the library file, and the operation measured on the loaded library. */
 const targets = {
-  acorn: {
-    file: 'node_modules/acorn/dist/acorn.js',
-    op(acorn) {
-      const src = fs.readFileSync(path.join(repo, 'node_modules/acorn/dist/acorn.js'), 'utf8');
-      return () =>
-        acorn.parse(src, { ecmaVersion: 'latest', sourceType: 'script', locations: true });
-    },
-  },
-  typescript: {
-    file: 'node_modules/typescript/lib/typescript.js',
-    op(ts) {
-      const src = fs.readFileSync(path.join(repo, 'src/instrument/analyze.ts'), 'utf8');
-      const compilerOptions = {
-        target: ts.ScriptTarget.ES2022,
-        module: ts.ModuleKind.ESNext,
-        sourceMap: true,
-      };
-      return () =>
-        ts.transpileModule(src, { compilerOptions, fileName: 'analyze.ts' }).outputText.length;
-    },
-  },
+  acorn: { file: 'node_modules/acorn/dist/acorn.js', op: libraryOps.acorn },
+  typescript: { file: 'node_modules/typescript/lib/typescript.js', op: libraryOps.typescript },
 };
 const t = targets[target];
 const libFile = path.join(repo, t.file);

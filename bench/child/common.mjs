@@ -1,6 +1,9 @@
 // Helpers for the benchmark child programs. Children are plain JavaScript so that the plain and
 // the instrumented run execute the same harness bytes: only the code under test is instrumented
 // (LIVEPATCH_INCLUDE), and nothing needs a TypeScript compiler in either run.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const instrumented = process.env.BENCH_MODE === 'instrumented';
 
@@ -129,3 +132,33 @@ export async function loaderStats() {
   const s = loaderStats();
   return s === null ? null : { modules: s.modules, instrumented: s.instrumented, cached: s.cached };
 }
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** A file of the repository, as text. */
+export function readRepo(rel) {
+  return fs.readFileSync(path.join(repo, rel), 'utf8');
+}
+
+/**
+ * The operations measured on a loaded library (workload.mjs and check-variant.mjs): each takes
+ * the library's exports and returns the operation.
+ */
+export const libraryOps = {
+  // A parser: acorn parsing its own 240 KB bundle, with locations.
+  acorn(acorn) {
+    const src = readRepo('node_modules/acorn/dist/acorn.js');
+    return () => acorn.parse(src, { ecmaVersion: 'latest', sourceType: 'script', locations: true });
+  },
+  // The TypeScript compiler: ts.transpileModule on a 35 KB TypeScript file.
+  typescript(ts) {
+    const src = readRepo('src/instrument/analyze.ts');
+    const compilerOptions = {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.ESNext,
+      sourceMap: true,
+    };
+    return () =>
+      ts.transpileModule(src, { compilerOptions, fileName: 'analyze.ts' }).outputText.length;
+  },
+};

@@ -2,27 +2,28 @@
 // instrumented process (`node [--import register.js] workload.mjs <name> ...`).
 // The libraries come from the repository's node_modules; the parent sets LIVEPATCH_INCLUDE so
 // that exactly node_modules is instrumented (this harness is not).
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emit, instrumentation, loaderStats, serveLockstep, steady } from './common.mjs';
+import {
+  emit,
+  instrumentation,
+  libraryOps,
+  loaderStats,
+  readRepo as read,
+  serveLockstep,
+  steady,
+} from './common.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(path.join(repo, 'package.json'));
-const read = (rel) => fs.readFileSync(path.join(repo, rel), 'utf8');
 
 /** name → { pkg: path part identifying the library's files, setup(): op } */
 const workloads = {
-  // A parser: acorn parsing its own 240 KB bundle, with locations.
+  // A parser and a compiler: bench/child/common.mjs, libraryOps.
   acorn: {
     pkg: '/node_modules/acorn/',
-    setup() {
-      const acorn = require('acorn');
-      const src = read('node_modules/acorn/dist/acorn.js');
-      return () =>
-        acorn.parse(src, { ecmaVersion: 'latest', sourceType: 'script', locations: true });
-    },
+    setup: () => libraryOps.acorn(require('acorn')),
   },
   // String editing and a hires source map: magic-string rewriting every identifier-ish token of
   // a 240 KB file, then toString() and generateMap().
@@ -48,20 +49,9 @@ const workloads = {
       };
     },
   },
-  // The TypeScript compiler: ts.transpileModule on a 35 KB TypeScript file.
   typescript: {
     pkg: '/node_modules/typescript/',
-    setup() {
-      const ts = require('typescript');
-      const src = read('src/instrument/analyze.ts');
-      const compilerOptions = {
-        target: ts.ScriptTarget.ES2022,
-        module: ts.ModuleKind.ESNext,
-        sourceMap: true,
-      };
-      return () =>
-        ts.transpileModule(src, { compilerOptions, fileName: 'analyze.ts' }).outputText.length;
-    },
+    setup: () => libraryOps.typescript(require('typescript')),
   },
   // A formatter (ESM, plugins loaded on demand): prettier formatting a 35 KB TypeScript file.
   prettier: {
