@@ -27,6 +27,26 @@ import {
 getCore().events.setLog('off');
 getCore().configureTransitions({ retryMs: 0, warnAfterMs: 0 });
 
+/**
+ * A module with a worker suspended in `loop` (its frame began between transitions), and a patch
+ * of it whose transition has started and is held by that frame.
+ */
+async function transitionHeldByWorker(): Promise<{
+  m: Loaded<Mod>;
+  inLoop: Deferred<void>;
+  worker: Promise<string[]>;
+  p: ReturnType<typeof loadPatch>;
+  enabling: ReturnType<ReturnType<typeof loadPatch>['enable']>;
+}> {
+  const m = loadCjs<Mod>(source);
+  const inLoop = new Deferred<void>();
+  const worker = suspendedInLoop(m, inLoop);
+  const p = loadPatch(patchFor(m));
+  const enabling = p.enable();
+  await turn();
+  return { m, inLoop, worker, p, enabling };
+}
+
 /** An unbounded task suspended in `loop` until `gate` resolves; its frame begins now. */
 function suspendedInLoop(
   m: Loaded<Mod>,
@@ -89,12 +109,7 @@ describe('frames that began before the transition', () => {
   });
 
   it('a task started during the transition is not held by frames that began before it', async () => {
-    const m = loadCjs<Mod>(source);
-    const inLoop = new Deferred<void>();
-    const worker = suspendedInLoop(m, inLoop);
-    const p = loadPatch(patchFor(m));
-    const enabling = p.enable();
-    await turn();
+    const { m, inLoop, worker, enabling } = await transitionHeldByWorker();
     const go = new Deferred<void>();
     const late = runUnbounded('late', async (end) => {
       await go.promise;
@@ -233,12 +248,7 @@ describe('reverse and force with frames begun before the transition', () => {
   beforeEach(cleanupPatches);
 
   it('reverse: tasks that never switched are already back; a task started during the transition comes back when its own frames end', async () => {
-    const m = loadCjs<Mod>(source);
-    const inLoop = new Deferred<void>();
-    const worker = suspendedInLoop(m, inLoop);
-    const p = loadPatch(patchFor(m));
-    const enabling = p.enable();
-    await turn();
+    const { m, inLoop, worker, p, enabling } = await transitionHeldByWorker();
     // Started during the transition (on the patched side), inside the replacement generator.
     const close = new Deferred<void>();
     const after = new Deferred<void>();
@@ -277,12 +287,7 @@ describe('reverse and force with frames begun before the transition', () => {
   });
 
   it('force: completes with the frame live; the next transition counts it again', async () => {
-    const m = loadCjs<Mod>(source);
-    const inLoop = new Deferred<void>();
-    const worker = suspendedInLoop(m, inLoop);
-    const p = loadPatch(patchFor(m));
-    const enabling = p.enable();
-    await turn();
+    const { m, inLoop, worker, p, enabling } = await transitionHeldByWorker();
     getCore().force();
     await enabling;
     assert.equal(p.info().forced, true);
