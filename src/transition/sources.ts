@@ -8,7 +8,7 @@
  * those events, and runs their listeners inside the task's async context. This runs on every
  * request, so it does as little as it can: one listener, labels built only when read.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type http2 from 'node:http2';
@@ -79,7 +79,10 @@ let done = false;
 export function installTaskSources(): void {
   if (done) return;
   done = true;
-  const proto = net.Server.prototype as unknown as { emit: Emit };
+  // process.getBuiltinModule, not an import: an ES module import of a builtin builds its ES
+  // module facade on every start (see src/loader/builtins.ts).
+  const { Server } = process.getBuiltinModule('node:net');
+  const proto = Server.prototype as unknown as { emit: Emit };
   const next = proto.emit;
   // Forwards the call as made, inside the task's context, without a closure per call. A spread
   // call of the untouched rest parameter measured as fast as forwarding `arguments`.
