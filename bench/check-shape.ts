@@ -74,8 +74,10 @@ fs.writeFileSync(
 
 const P = result.prefix;
 const p = P.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+// A gate cell's name: the module's prefix, a digest, the function's index.
+const cell = `${p}[0-9a-f]{12}_(\\d+)`;
 const check = new RegExp(
-  `/\\*${p}\\[\\*/const ${p}g=${p}\\d+\\.g;if\\(${p}g!==null\\)\\{.*?/\\*\\]${p}\\*/`,
+  `/\\*${p}\\[\\*/const ${p}g=${cell};if\\(${p}g!==null\\)\\{.*?/\\*\\]${p}\\*/`,
   'g',
 );
 const scope = new RegExp(
@@ -85,7 +87,7 @@ const scope = new RegExp(
 // The edits, on the generated text (docs/architecture.md has the shapes).
 // Tempered `(?:(?!/\*\]).)*?`: never runs past the end of one generated region into another.
 const exprCheck = new RegExp(
-  `\\{const ${p}g=${p}\\d+\\.g;if\\(${p}g!==null\\)\\{(?:(?!/\\*\\]).)*?\\}return\\(/\\*\\]${p}\\*/`,
+  `\\{const ${p}g=${cell};if\\(${p}g!==null\\)\\{(?:(?!/\\*\\]).)*?\\}return ?\\(/\\*\\]${p}\\*/`,
   'g',
 );
 const moduleAccessor = new RegExp(`${p}m\\.b\\(.*?return ${p}m\\}\\);`);
@@ -96,10 +98,10 @@ const noModuleAccessor = (c: string): string => c.replace(moduleAccessor, '');
 // Only the fast test stays; the call that would run a replacement is cut to `throw 0`: what the
 // bytecode size of the slow path costs (V8's inlining budgets count every byte of a function).
 const slowPath = new RegExp(
-  `const ${p}g=(${p}\\d+)\\.g;if\\(${p}g!==null\\)\\{const ${p}r=${p}g\\(.*?\\);if\\(${p}r!==${p}g\\)return (?:await |yield\\* )?${p}r\\}`,
+  `const ${p}g=(${cell});if\\(${p}g!==null\\)\\{const ${p}r=${p}g\\(.*?\\);if\\(${p}r!==${p}g\\)return (?:await |yield\\* )?${p}r\\}`,
   'g',
 );
-const minimalSlowPath = (c: string): string => c.replace(slowPath, 'if($1.g!==null)throw 0;');
+const minimalSlowPath = (c: string): string => c.replace(slowPath, 'if($1!==null)throw 0;');
 // `edit: null` is the plain library itself, against the plain library: the harness's own bias.
 const VARIANTS: { name: string; edit: ((code: string) => string) | null }[] = [
   { name: 'A/A control', edit: null },
@@ -110,12 +112,17 @@ const VARIANTS: { name: string; edit: ((code: string) => string) | null }[] = [
   { name: 'no arguments, no module accessor', edit: (c) => noModuleAccessor(noArguments(c)) },
   { name: 'minimal slow path', edit: minimalSlowPath },
   { name: 'no check', edit: noCheck },
+  // The shape before gate cells (until TRANSFORM_VERSION 15): the check read `g` of the
+  // function's slot object, bound by a `var` of the module wrapper.
   {
-    name: 'null var',
+    name: 'slot object',
     edit: (c) =>
       c
-        .replace(new RegExp(`const ${p}g=${p}\\d+\\.g;`, 'g'), `const ${P}g=${P}z;`)
-        .replace(`var ${P}m=`, `var ${P}z=null,${P}m=`),
+        .replace(new RegExp(`const ${p}g=${cell};`, 'g'), `const ${P}g=${P}$1.g;`)
+        .replace(
+          new RegExp(`(var ${p}m=[^;]*?\\.enter\\([^;]*?\\))`),
+          `$1${Array.from({ length: result.functions.length }, (_, i) => `,${P}${i}=${P}m.s[${i}]`).join('')}`,
+        ),
   },
   { name: 'no check, no module accessor', edit: (c) => noModuleAccessor(noCheck(c)) },
 ];

@@ -6,8 +6,9 @@
  *                  (V8's inlining budgets count them)
  *   binding        a module function called (or a module variable read) from a hot loop, when
  *                  some (never run) code could assign its binding, vs when none can
- *   esm slot       the entry check reading its slot through an import binding, a `let`, a `var`,
- *                  a module-level `const`, vs the same functions without a check
+ *   esm slot       the entry check reading its gate from a global cell (as generated), or from a
+ *                  slot object bound by an import binding, a `let`, a `var`, a module-level
+ *                  `const`, vs the same functions without a check
  *   async frame    a near-empty async function counting its frame with try/finally, or with
  *                  try/catch and its return, vs no counting
  *
@@ -60,8 +61,8 @@ const rows: Row[] = [];
     filename: url,
     sourceMap: false,
   });
-  // A stand-in runtime: enough for the header to run and every slot to read `g === null`.
-  const shim = `globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})]={enter:()=>({s:Array.from({length:${generated.functions.length}},()=>({g:null})),b(){}})};`;
+  // A stand-in runtime: enough for the header to run and every gate cell to read null.
+  const shim = `globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})]={enter:(u,c)=>{for(let i=0;i<${generated.functions.length};i++)Object.defineProperty(globalThis,c+i,{value:null,configurable:true});return{s:[],b(){}}}};`;
   const lengthOf = (file: string): number => {
     const r = spawnSync(NODE, ['--print-bytecode', '--print-bytecode-filter=m1', file], {
       encoding: 'utf8',
@@ -132,14 +133,20 @@ console.log(Number(process.hrtime.bigint() - t0) / 20000 / 1000);`;
     'slots.mjs',
     'export const m = { s: [{ g: null }, { g: null }, { g: null }] };\nexport const s0 = m.s[0], s1 = m.s[1], s2 = m.s[2];\n',
   );
-  const check = (s: string, p: string): string =>
-    `const g=${s}.g;if(g!==null){const r=g(this,undefined,undefined,${p});if(r!==g)return r}`;
-  const body = (withCheck: boolean): string => `
-function isA(n){${withCheck ? check('$0', 'n') : ''} return n.k === 1 }
-function isB(n){${withCheck ? check('$1', 'n') : ''} return n.k === 2 }
-export function count(arr){${withCheck ? check('$2', 'arr') : ''} let c = 0; for (let i = 0; i < arr.length; i++) { if (isA(arr[i]) || isB(arr[i])) c++; } return c; }`;
+  // `gate(i)` reads function i's gate: a slot object's `g`, or (as generated) a global cell.
+  const check = (gate: string, p: string): string =>
+    `const g=${gate};if(g!==null){const r=g(this,undefined,undefined,${p});if(r!==g)return r}`;
+  const body = (withCheck: boolean, gate: (i: number) => string): string => `
+function isA(n){${withCheck ? check(gate(0), 'n') : ''} return n.k === 1 }
+function isB(n){${withCheck ? check(gate(1), 'n') : ''} return n.k === 2 }
+export function count(arr){${withCheck ? check(gate(2), 'arr') : ''} let c = 0; for (let i = 0; i < arr.length; i++) { if (isA(arr[i]) || isB(arr[i])) c++; } return c; }`;
   const variants: [string, string, boolean][] = [
     ['plain', '', false],
+    [
+      'global cell (as generated)',
+      'for (let i = 0; i < 3; i++) Object.defineProperty(globalThis, "$c" + i, { value: null, configurable: true });',
+      true,
+    ],
     ['import binding', 'import { s0 as $0, s1 as $1, s2 as $2 } from "./slots.mjs";', true],
     ['let', 'import { m as $m } from "./slots.mjs"; let $0=$m.s[0],$1=$m.s[1],$2=$m.s[2];', true],
     ['var', 'import { m as $m } from "./slots.mjs"; var $0=$m.s[0],$1=$m.s[1],$2=$m.s[2];', true],
@@ -150,7 +157,13 @@ export function count(arr){${withCheck ? check('$2', 'arr') : ''} let c = 0; for
     ],
   ];
   const files = variants.map(([name, header, withCheck]) => {
-    const mod = write(`esm-${name.replace(/\W+/g, '-')}.mjs`, `${header}\n${body(withCheck)}`);
+    const gate = name.startsWith('global cell')
+      ? (i: number) => `$c${i}`
+      : (i: number) => `$${i}.g`;
+    const mod = write(
+      `esm-${name.replace(/\W+/g, '-')}.mjs`,
+      `${header}\n${body(withCheck, gate)}`,
+    );
     return write(
       `esm-${name.replace(/\W+/g, '-')}-run.mjs`,
       `
@@ -170,7 +183,7 @@ console.log(Number(process.hrtime.bigint() - t0) / 30000 / 1000);`,
       value: `${ns[i]!.toFixed(2)} ns/element`,
       baseline: `${ns[0]!.toFixed(2)} ns (no check)`,
       ratio: ns[i]! / ns[0]!,
-      note: 'entry checks of tiny hot functions, by where their slot lives',
+      note: 'entry checks of tiny hot functions, by where their gate lives',
     });
   }
 }

@@ -22,7 +22,7 @@ import {
   type SourceRecord,
 } from '../src/loader/cache.ts';
 import type { LoaderStats } from '../src/loader/pipeline.ts';
-import { slotsUrlFor } from '../src/runtime/key.ts';
+import { slotsSpecifier, slotsUrlFor } from '../src/runtime/key.ts';
 import { registerModule, slotsModuleSource, table } from '../src/runtime/table.ts';
 import { fixture, repoRoot, runNode, type RunNodeResult } from './helpers/node.ts';
 
@@ -670,7 +670,10 @@ describe('function table: function lists read on first use', () => {
     const filename = path.join(os.tmpdir(), `livepatch-lazy-${process.pid}-${++n}.cjs`);
     const url = pathToFileURL(filename).href;
     registerModule(url, { filename, format: 'commonjs', hash, functionCount, details });
-    return { url, mod: table.enter(url) };
+    return {
+      url,
+      mod: table.enter(url, `$lp_${(0xcace000000 + n).toString(16).padStart(12, '0')}_`),
+    };
   };
 
   test('slots come from the count; the list is read on the first lookup, once', () => {
@@ -681,11 +684,11 @@ describe('function table: function lists read on first use', () => {
     });
     assert.equal(mod.s.length, 2);
     assert.match(
-      slotsModuleSource(slotsUrlFor('#livepatch/slots?1', url)!),
+      slotsModuleSource(slotsUrlFor(slotsSpecifier(mod.cells, [1]), url)!),
       /export const s1=m\.s\[1\];export\{m\}/,
     );
     assert.doesNotMatch(
-      slotsModuleSource(slotsUrlFor('#livepatch/slots', url)!),
+      slotsModuleSource(slotsUrlFor(slotsSpecifier(mod.cells, []), url)!),
       /s0=/,
       'only the slots imported',
     );

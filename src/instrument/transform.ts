@@ -6,6 +6,7 @@
  * module's identifier prefix) so that Function.prototype.toString can give back the original
  * text of any function (see ../runtime/tostring.ts). The exact shapes are in docs/architecture.md.
  */
+import { createHash } from 'node:crypto';
 import MagicString from 'magic-string';
 import { parseSync } from 'oxc-parser';
 import { analyze, isWritable, readsHoistedBinding, type FoundFunction } from './analyze.ts';
@@ -17,10 +18,10 @@ import type {
   RefusedFunction,
   SourceMapV3,
 } from './types.ts';
-import { RUNTIME_KEY, SLOTS_SPECIFIER } from '../runtime/key.ts';
+import { RUNTIME_KEY, slotsSpecifier } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 15;
+export const TRANSFORM_VERSION = 16;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -106,7 +107,8 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   }
 
   const out = new MagicString(source);
-  const gen = new Generator(prefix, source, out);
+  const cells = cellPrefix(prefix, opts.url, source);
+  const gen = new Generator(prefix, cells, source, out);
   // Innermost and later functions first, so insertions at a shared offset nest correctly
   // (see the ordering notes in docs/architecture.md).
   const order = found
@@ -121,10 +123,15 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     if (index !== undefined) gen.instrumentFunction(f, index, infos[index]!, plans.get(f)!);
   }
 
-  const early = found.filter((f) => slotOf.has(f) && f.early).map((f) => slotOf.get(f)!);
+  // Only async functions and generators read their slot (to count live frames); the entry
+  // check reads its gate cell.
+  const tracked = infos.filter((i) => i.tracked).map((i) => i.index);
+  const early = found
+    .filter((f) => slotOf.has(f) && f.early && infos[slotOf.get(f)!]!.tracked)
+    .map((f) => slotOf.get(f)!);
   gen.header(
     program,
-    infos.length,
+    tracked,
     early,
     analysis.moduleBindings,
     analysis.assignedModuleBindings,
@@ -147,6 +154,17 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   return { code, map, functions: infos, refused, moduleBindings: analysis.moduleBindings, prefix };
 }
 
+/**
+ * Global name prefix of a module's gate cells: the module's identifier prefix (which no name in
+ * the source starts with, so nothing shadows a cell), then a digest of URL and source, so that
+ * each module, and each version of a module at one URL, has cells of its own. Cell `i` is the
+ * prefix followed by `i`.
+ */
+function cellPrefix(prefix: string, url: string, source: string): string {
+  const digest = createHash('sha256').update(url).update('\0').update(source).digest('hex');
+  return `${prefix}${digest.slice(0, 12)}_`;
+}
+
 /** `$lp_`, or `$lp1_`, `$lp2_`… when the source already uses the shorter one anywhere. */
 function choosePrefix(source: string): string {
   if (!source.includes('$lp_')) return '$lp_';
@@ -162,8 +180,11 @@ class Generator {
   private readonly p: string;
   private readonly source: string;
   private readonly out: MagicString;
-  constructor(p: string, source: string, out: MagicString) {
+  /** Global name prefix of this module's gate cells (see cellPrefix). */
+  private readonly cells: string;
+  constructor(p: string, cells: string, source: string, out: MagicString) {
     this.p = p;
+    this.cells = cells;
     this.source = source;
     this.out = out;
     this.open = `/*${p}[*/`;
@@ -175,6 +196,7 @@ class Generator {
     const body = field(node, 'body')!;
     const params = list(node, 'params');
     const slot = `${this.p}${index}`;
+    const cell = `${this.cells}${index}`;
     const scope = this.scopeAccessor(f, info);
     const tracked = info.tracked;
     const { p, open, close } = this;
@@ -221,7 +243,7 @@ class Generator {
       const lead = Array.from({ length: expectedLength(params) }, (_, i) => `${p}a${i}`);
       const formals = [...lead, `...${p}ar`].join(',');
       const gate = `const ${R}=${G}(${thisExpr},${ntExpr},${scope},${formals});if(${R}!==${G})return ${awaitR}`;
-      const pre = `${open}${f.async ? 'async ' : ''}(${formals})=>{${trackStart}const ${G}=${slot}.g;if(${G}!==null){${gate}}return ${f.async ? 'await ' : ''}(${close}`;
+      const pre = `${open}${f.async ? 'async ' : ''}(${formals})=>{${trackStart}const ${G}=${cell};if(${G}!==null){${gate}}return ${f.async ? 'await ' : ''}(${close}`;
       const post = `${open})(${formals})${finallyText}}${close}`;
       this.out.prependRight(node.start, pre);
       this.out.appendLeft(node.end, post);
@@ -242,7 +264,7 @@ class Generator {
           : this.scan(node.start, '(');
       const closeParen = this.scan(params[params.length - 1]!.end, ')');
       const gate = `const ${R}=${G}(${thisExpr},${ntExpr},${scope},...arguments);if(${R}!==${G})return ${awaitR}`;
-      const pre = `${open}(${lead.join(',')}){${trackStart}const ${G}=${slot}.g;if(${G}!==null){${gate}}return ${f.async ? 'await ' : ''}(${f.async ? 'async ' : ''}${close}`;
+      const pre = `${open}(${lead.join(',')}){${trackStart}const ${G}=${cell};if(${G}!==null){${gate}}return ${f.async ? 'await ' : ''}(${f.async ? 'async ' : ''}${close}`;
       this.out.prependRight(openParen, pre);
       this.out.appendLeft(closeParen + 1, `${open}=>${close}`);
       this.out.appendLeft(body.end, `${open})(...arguments)${finallyText}}${close}`);
@@ -290,7 +312,7 @@ class Generator {
         ? `return ${leave(`await ${R}`)}`
         : `return ${awaitR}`;
     const gate = `const ${R}=${G}(${thisExpr},${ntExpr},${scope}${argsExpr});if(${R}!==${G})${ret}`;
-    const check = `${trackStart}const ${G}=${slot}.g;if(${G}!==null){${gate}}`;
+    const check = `${trackStart}const ${G}=${cell};if(${G}!==null){${gate}}`;
     const E = `${p}e`;
     const endText = byReturns ? `}catch(${E}){${slot}.x(${T});throw ${E}}` : finallyText;
     if (byReturns) {
@@ -426,10 +448,13 @@ class Generator {
     return `(${O},${N},${V}${withW ? `,${W}` : ''})=>{${body}}`;
   }
 
-  /** Module header: binds slots (and the module-level accessor) before any module code runs. */
+  /**
+   * Module header: tells the runtime the module starts (which defines its gate cells), binds the
+   * slots of tracked functions and registers the module-level accessor, before any module code.
+   */
   header(
     program: Node,
-    count: number,
+    tracked: readonly number[],
     early: readonly number[],
     bindings: readonly string[],
     assigned: ReadonlySet<string>,
@@ -441,7 +466,7 @@ class Generator {
     const accessor = `${M}.b(${this.accessor(bindings, assigned, () => [], false)});`;
     let text: string;
     if (commonjs) {
-      const slots = Array.from({ length: count }, (_, i) => `,${p}${i}=${M}.s[${i}]`).join('');
+      const slots = tracked.map((i) => `,${p}${i}=${M}.s[${i}]`).join('');
       // A CommonJS module may declare its own `globalThis` or `Symbol` at top level (lodash's
       // per-method packages do `var Symbol = root.Symbol`): reach the global object by a name the
       // module does not shadow.
@@ -452,20 +477,18 @@ class Generator {
           : '(0,eval)("this")';
       // `var`, not `const`: nothing of the module runs before this line, and a single `var`
       // initializer is immutable to V8 without the hole check a `const` costs in every function.
-      text = `var ${M}=(${global})[(${global}).Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(opts.url)})${slots};${accessor}`;
+      text = `var ${M}=(${global})[(${global}).Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(opts.url)},${JSON.stringify(this.cells)})${slots};${accessor}`;
     } else {
       // Functions that may run before this body (FoundFunction.early) read their slot through an
       // import binding, which the slots module initializes first; the others through a const,
       // which V8 folds (an import binding is a cell load and a hole check on every call).
       const imported = new Set(early);
       const names = early.map((i) => `s${i} as ${p}${i},`).join('');
-      const local = Array.from({ length: count }, (_, i) => i)
-        .filter((i) => !imported.has(i))
-        .map((i) => `${p}${i}=${M}.s[${i}]`);
+      const local = tracked.filter((i) => !imported.has(i)).map((i) => `${p}${i}=${M}.s[${i}]`);
       const consts = local.length > 0 ? `const ${local.join(',')};` : '';
-      // The specifier names the slots imported, so the slots module exports only those.
-      const specifier =
-        early.length > 0 ? `${SLOTS_SPECIFIER}?${early.join(',')}` : SLOTS_SPECIFIER;
+      // The specifier names the gate cells' prefix and the slots imported, so the slots module
+      // defines the cells before any module of an import cycle runs, and exports only those slots.
+      const specifier = slotsSpecifier(this.cells, early);
       text = `import{${names}m as ${M}}from${JSON.stringify(specifier)};${consts}${accessor}`;
     }
     let at = 0;

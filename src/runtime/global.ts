@@ -7,7 +7,7 @@ import { table, type ModuleInstance } from './table.ts';
 import { installToString } from './tostring.ts';
 
 export interface RuntimeHandle {
-  enter(url: string): ModuleInstance;
+  enter(url: string, cells: string): ModuleInstance;
 }
 
 export function installRuntime(): RuntimeHandle {
@@ -15,8 +15,13 @@ export function installRuntime(): RuntimeHandle {
   const holder = globalThis as unknown as Record<symbol, RuntimeHandle | undefined>;
   const existing = holder[key];
   if (existing !== undefined) return existing;
-  const handle: RuntimeHandle = { enter: (url) => table.enter(url) };
-  Object.defineProperty(globalThis, key, { value: handle, writable: false, enumerable: false, configurable: false });
+  const handle: RuntimeHandle = { enter: (url, cells) => table.enter(url, cells) };
+  Object.defineProperty(globalThis, key, {
+    value: handle,
+    writable: false,
+    enumerable: false,
+    configurable: false,
+  });
   installToString();
   return handle;
 }

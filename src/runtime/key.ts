@@ -15,32 +15,31 @@ export const SLOTS_SPECIFIER = '#livepatch/slots';
 export const SLOTS_URL_PREFIX = 'livepatch:slots?of=';
 
 /**
- * The slots module URL for `specifier` imported by `parentUrl`, or null when `specifier` is not
- * a slots specifier. Generated code writes `#livepatch/slots?3,5` when it imports slots 3 and 5
- * (functions that can run before the module body, see the instrumenter's header); the slots
- * module then exports exactly those and the module record, nothing for the other functions.
+ * The slots specifier an ES module imports: `#livepatch/slots?c=$lp_1a2b…_` names the prefix of
+ * its gate cells, which the slots module defines (it is evaluated before any module of an import
+ * cycle runs); `&s=3,5` names the slots it imports (tracked functions that can run before the
+ * module body, see the instrumenter's header), and the slots module exports exactly those.
  */
-export function slotsUrlFor(specifier: string, parentUrl: string): string | null {
-  let list = '';
-  if (specifier.startsWith(`${SLOTS_SPECIFIER}?`))
-    list = specifier.slice(SLOTS_SPECIFIER.length + 1);
-  else if (specifier !== SLOTS_SPECIFIER && specifier !== 'livepatch:slots') return null;
-  return `${SLOTS_URL_PREFIX}${encodeURIComponent(parentUrl)}${list !== '' ? `&s=${list}` : ''}`;
+export function slotsSpecifier(cells: string, slots: readonly number[]): string {
+  return `${SLOTS_SPECIFIER}?c=${cells}${slots.length > 0 ? `&s=${slots.join(',')}` : ''}`;
 }
 
-/** The importing module's URL and the slot indices a slots module URL names. */
-export function parseSlotsUrl(url: string): { parentUrl: string; slots: number[] } {
-  const rest = url.slice(SLOTS_URL_PREFIX.length);
-  const at = rest.indexOf('&s=');
-  const parentUrl = decodeURIComponent(at === -1 ? rest : rest.slice(0, at));
-  const slots =
-    at === -1
-      ? []
-      : rest
-          .slice(at + 3)
-          .split(',')
-          .map(Number);
-  return { parentUrl, slots };
+/**
+ * The slots module URL for `specifier` imported by `parentUrl`, or null when `specifier` is not
+ * a slots specifier.
+ */
+export function slotsUrlFor(specifier: string, parentUrl: string): string | null {
+  if (!specifier.startsWith(`${SLOTS_SPECIFIER}?`)) return null;
+  return `${SLOTS_URL_PREFIX}${encodeURIComponent(parentUrl)}&${specifier.slice(SLOTS_SPECIFIER.length + 1)}`;
+}
+
+/** The importing module's URL, its gate cells' prefix and the slot indices a slots URL names. */
+export function parseSlotsUrl(url: string): { parentUrl: string; cells: string; slots: number[] } {
+  const params = new URLSearchParams(url.slice(url.indexOf('?') + 1));
+  const parentUrl = params.get('of') ?? '';
+  const cells = params.get('c') ?? '';
+  const s = params.get('s');
+  return { parentUrl, cells, slots: s === null ? [] : s.split(',').map(Number) };
 }
 
 /** Scope accessor operations (see FunctionInfo and docs/architecture.md). */

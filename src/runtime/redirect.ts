@@ -58,7 +58,7 @@ export function removeEntry(slot: Slot, entry: StackEntry): boolean {
 
 /** Recomputes the slot's gate (after a stack change or a change of gate factory). */
 export function refresh(slot: Slot): void {
-  slot.g = gateFactory(slot, stackOf(slot));
+  slot.gate = gateFactory(slot, stackOf(slot));
 }
 
 /** The version below `entry` (null: the original code). */

@@ -1,7 +1,10 @@
 /**
- * The per-function record that an instrumented function's entry check reads: `g` (the gate) is
- * null while nothing is installed, so the unpatched cost is one property load and a compare on
- * an object whose shape never changes (FACTS.md: an array slot instead costs 12–15%).
+ * The per-function record of the runtime: the function's gate, its live-frame count and its
+ * identity. The entry check does not read the slot: it reads the function's gate cell, a
+ * non-enumerable global property named in the generated code, which holds the gate or null. V8
+ * compiles a global property that has never changed to a constant, with a dependency that
+ * deoptimizes the code when the property changes, so the unpatched check costs nothing in
+ * optimized code; installing a gate is that change (docs/architecture.md, "The entry check").
  */
 import type { FunctionInfo } from '../instrument/types.ts';
 import type { LoadedModule } from './table.ts';
@@ -47,9 +50,20 @@ export function setFrameTracker(t: FrameTracker | null): void {
   tracker = t;
 }
 
+/** Defines (or changes) a gate cell: read-only to code, so that only the runtime changes it. */
+export function defineCell(name: string, gate: Gate | null): void {
+  Object.defineProperty(globalThis, name, {
+    value: gate,
+    writable: false,
+    enumerable: false,
+    configurable: true,
+  });
+}
+
 export class Slot {
-  /** The gate, or null: the only field the entry check reads on the fast path. */
-  g: Gate | null = null;
+  /** Global name of the gate cell that the entry check reads. */
+  readonly cell: string;
+  #gate: Gate | null = null;
   /** Set for exactly one call: run the original body (used by `callContext().original`). */
   bypass = false;
   /**
@@ -60,9 +74,20 @@ export class Slot {
   n = 0;
   readonly module: LoadedModule;
   readonly info: FunctionInfo;
-  constructor(module: LoadedModule, info: FunctionInfo) {
+  constructor(module: LoadedModule, info: FunctionInfo, cell: string) {
     this.module = module;
     this.info = info;
+    this.cell = cell;
+  }
+  /** The gate, or null while nothing is installed (the function runs its own code). */
+  get gate(): Gate | null {
+    return this.#gate;
+  }
+  set gate(gate: Gate | null) {
+    // An unchanged cell stays unchanged: every change deoptimizes the code that read it.
+    if (gate === this.#gate) return;
+    this.#gate = gate;
+    defineCell(this.cell, gate);
   }
   /**
    * A frame of this async function / generator begins (short names: they are written into every

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FunctionInfo, ModuleFormat, RefusedFunction } from '../instrument/types.ts';
 import { parseSlotsUrl, RUNTIME_KEY } from './key.ts';
-import { Slot, type ScopeAccessor } from './slot.ts';
+import { defineCell, Slot, type ScopeAccessor } from './slot.ts';
 
 export interface ModuleMeta {
   readonly url: string;
@@ -134,6 +134,9 @@ const UNREAD_INFO: FunctionInfo = new Proxy({} as FunctionInfo, {
   },
 });
 
+/** What the instrumenter's cell prefixes look like: identifier prefix, digest, `_`. */
+const CELLS = /^\$lp\d*_[0-9a-f]{12}_$/;
+
 export class LoadedModule implements ModuleInstance {
   readonly meta: ModuleMeta;
   readonly s: Slot[];
@@ -145,8 +148,11 @@ export class LoadedModule implements ModuleInstance {
   current = true;
   /** Slots by name; built with the slots' records, on first lookup. */
   private byNameMap: Map<string, Slot[]> | null = null;
-  constructor(meta: ModuleMeta) {
+  /** Global name prefix of the module's gate cells (cell `i` is this prefix and `i`). */
+  readonly cells: string;
+  constructor(meta: ModuleMeta, cells: string) {
     this.meta = meta;
+    this.cells = cells;
     const s: Slot[] = [];
     const known =
       meta instanceof LazyModuleMeta
@@ -155,8 +161,11 @@ export class LoadedModule implements ModuleInstance {
               (s[i] as { info: FunctionInfo }).info = functions[i]!;
           })
         : meta.functions;
-    for (let i = 0; i < meta.functionCount; i++)
-      s.push(new Slot(this, known !== null ? known[i]! : UNREAD_INFO));
+    for (let i = 0; i < meta.functionCount; i++) {
+      const cell = `${cells}${i}`;
+      defineCell(cell, null);
+      s.push(new Slot(this, known !== null ? known[i]! : UNREAD_INFO, cell));
+    }
     this.s = s;
   }
   /** Reads the function list (on first use; the slots get their records then). */
@@ -291,13 +300,18 @@ class FunctionTable {
   /** The current module of each URL. */
   private readonly modules = new Map<string, LoadedModule>();
   private readonly listeners = new Set<ModuleListener>();
+  /** Gate cell prefixes in use, and the module URL that holds each. */
+  private readonly cellOwners = new Map<string, string>();
 
   register(meta: ModuleMeta): void {
     this.pending.set(meta.url, meta);
   }
 
-  /** Called by generated code when a module starts evaluating. */
-  enter(url: string): LoadedModule {
+  /**
+   * Called by generated code when a module starts evaluating, with the prefix of its gate cells
+   * (chosen by the instrumenter, see cellPrefix in src/instrument/transform.ts).
+   */
+  enter(url: string, cells: string): LoadedModule {
     const meta = this.pending.get(url);
     const existing = this.modules.get(url);
     if (meta === undefined) {
@@ -309,15 +323,27 @@ class FunctionTable {
         `livepatch: instrumented module ${url} started without its metadata; it was transformed by another livepatch runtime or its cache entry is stale. Clear the transform cache (LIVEPATCH_CACHE_DIR) and restart.`,
       );
     }
-    this.pending.delete(url);
     if (existing !== undefined && existing.meta.hash === meta.hash) {
-      // Same source evaluated again (CommonJS cache deletion): old and new closures share slots,
-      // so a patch covers both.
+      // Same source evaluated again (CommonJS cache deletion): old and new closures share slots
+      // and gate cells, so a patch covers both.
+      this.pending.delete(url);
       existing.evaluations++;
       return existing;
     }
+    // Checked before anything changes: the module fails to start and the table is as it was.
+    if (typeof cells !== 'string' || !CELLS.test(cells))
+      throw new Error(
+        `livepatch: instrumented module ${url} names no valid gate cells (${String(cells)}); it was transformed by another livepatch version. Clear the transform cache (LIVEPATCH_CACHE_DIR) and restart.`,
+      );
+    const holder = this.cellOwners.get(cells);
+    if (holder !== undefined)
+      throw new Error(
+        `livepatch: the gate cells of ${url} (${cells}) are already those of ${holder}: two modules' digests collide. Report this; renaming either file avoids it.`,
+      );
+    this.pending.delete(url);
+    this.cellOwners.set(cells, url);
     if (existing !== undefined) existing.current = false;
-    const mod = new LoadedModule(meta);
+    const mod = new LoadedModule(meta, cells);
     mod.evaluations = 1;
     this.modules.set(url, mod);
     for (const listener of this.listeners) listener(mod);
@@ -329,7 +355,7 @@ class FunctionTable {
    * imports (`slotsUrl` from slotsUrlFor; see SLOTS_SPECIFIER).
    */
   slotsModuleSource(slotsUrl: string): string {
-    const { parentUrl, slots: wanted } = parseSlotsUrl(slotsUrl);
+    const { parentUrl, cells, slots: wanted } = parseSlotsUrl(slotsUrl);
     const meta = this.pending.get(parentUrl) ?? this.modules.get(parentUrl)?.meta;
     if (meta === undefined)
       throw new Error(`livepatch: no instrumented module ${parentUrl} is being loaded`);
@@ -338,7 +364,7 @@ class FunctionTable {
       .map((i) => `s${i}=m.s[${i}]`)
       .join(',');
     return (
-      `const m=globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(parentUrl)});` +
+      `const m=globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(parentUrl)},${JSON.stringify(cells)});` +
       (slots.length > 0 ? `export const ${slots};` : '') +
       'export{m};'
     );
