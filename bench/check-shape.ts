@@ -112,8 +112,8 @@ const VARIANTS: { name: string; edit: ((code: string) => string) | null }[] = [
   { name: 'no arguments, no module accessor', edit: (c) => noModuleAccessor(noArguments(c)) },
   { name: 'minimal slow path', edit: minimalSlowPath },
   { name: 'no check', edit: noCheck },
-  // The shape before gate cells (until TRANSFORM_VERSION 15): the check read `g` of the
-  // function's slot object, bound by a `var` of the module wrapper.
+  // The shape before gate cells (until TRANSFORM_VERSION 15): the check read `g` (a plain field,
+  // given here to every slot) of the function's slot object, bound by a `var` of the wrapper.
   {
     name: 'slot object',
     edit: (c) =>
@@ -121,7 +121,7 @@ const VARIANTS: { name: string; edit: ((code: string) => string) | null }[] = [
         .replace(new RegExp(`const ${p}g=${cell};`, 'g'), `const ${P}g=${P}$1.g;`)
         .replace(
           new RegExp(`(var ${p}m=[^;]*?\\.enter\\([^;]*?\\))`),
-          `$1${Array.from({ length: result.functions.length }, (_, i) => `,${P}${i}=${P}m.s[${i}]`).join('')}`,
+          `$1${Array.from({ length: result.functions.length }, (_, i) => `,${P}${i}=${P}m.s[${i}]`).join('')};for(const ${P}s of ${P}m.s)${P}s.g=null`,
         ),
   },
   { name: 'no check, no module accessor', edit: (c) => noModuleAccessor(noCheck(c)) },
