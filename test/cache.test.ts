@@ -123,6 +123,8 @@ describe('transform cache: entries', () => {
       writeErrors: 0,
       indexHits: 0,
       indexWrites: 0,
+      packHits: 0,
+      packWrites: 0,
     });
     assert.deepEqual(
       fs.readdirSync(dir).sort(),
@@ -326,6 +328,13 @@ describe('transform cache: index of source files', () => {
   });
 });
 
+/** Remove the packs of a cache directory (SourceIndex), so that entries are read from their files. */
+function removePacks(dir: string): void {
+  for (const name of fs.readdirSync(dir)) {
+    if (name.endsWith('.pack.idx')) fs.rmSync(path.join(dir, name));
+  }
+}
+
 /** Whether an entry file is as long as its header says (written whole, not torn). */
 function isWholeEntry(file: string): boolean {
   const bytes = fs.readFileSync(file);
@@ -383,6 +392,8 @@ describe('transform cache: processes', () => {
     // Served without Node reading them: all but b.ts, an ES module in a package without
     // `type`, whose format Node detects (and may warn about) in its load step every time.
     assert.equal(warm.stats.cache.indexHits, 3);
+    assert.equal(warm.stats.cache.packHits, 3, 'their code read from the pack');
+    assert.equal(warm.stats.cache.packWrites, 0);
   });
 
   test('a corrupted entry is a miss: that module is instrumented again and the entry rewritten', async () => {
@@ -393,6 +404,8 @@ describe('transform cache: processes', () => {
     const victim = path.join(dir, entries[0]!);
     const text = fs.readFileSync(victim, 'utf8');
     fs.writeFileSync(victim, text.slice(0, Math.floor(text.length / 2)));
+    // Without the pack, which holds copies of the entries (test/cache-pack.test.ts).
+    removePacks(dir);
 
     const again = report(await run(dir));
     assert.deepEqual(again.values, [4, 1, 1]);
@@ -576,11 +589,13 @@ describe('transform cache: serving unchanged files without reading them', () => 
       assert.deepEqual(edited.values, ['B2', 42]);
       assert.equal(edited.stats.instrumented, 1);
       assert.equal(edited.stats.cache.indexHits, 2);
+      assert.equal(edited.stats.cache.packHits, 2);
 
       const again = await runApp(app, dir);
       assert.deepEqual(again.values, ['B2', 42]);
       assert.equal(again.stats.instrumented, 0);
       assert.equal(again.stats.cache.indexHits, 3, 'the edited file is indexed again');
+      assert.equal(again.stats.cache.packHits, 3, 'the pack was written anew with its entry');
     });
   });
 
@@ -648,6 +663,8 @@ describe('transform cache: serving unchanged files without reading them', () => 
       const metaStart = eol + 1 + idLength;
       bytes[metaStart + 4] = bytes[metaStart + 4]! ^ 0xff;
       fs.writeFileSync(entryFile, bytes);
+      // Without the pack, which holds a copy of the entry (its own damage: cache-pack.test.ts).
+      removePacks(dir);
 
       const damaged = await runApp(app, dir);
       assert.deepEqual(damaged.values, ['A1', 42], 'the code is served as it is');

@@ -18,15 +18,17 @@
  * copy, without a UTF-8 pass) or `utf8`. Lengths are in bytes and must match the file exactly,
  * so a truncated entry is a miss. Code and metadata are read into buffers of their own: the code
  * string handed to Node is not a slice of a larger string, which would keep the whole entry in
- * memory.
+ * memory. (From a pack it is one, on purpose: see Pack.)
  *
  * The index (`<launch>.idx`, one per command line: see SourceIndex) is a log of lines, read once
- * per process.
+ * per process. Its packs (`<launch>.<program>.pack.idx`: see Pack) hold copies of the entries
+ * one program loads, so that a warm start reads them from one file instead of one file each.
  *
  * Several processes may share a directory: entries and maps are written to a temporary file in
  * the same directory and renamed over the final name (atomic on POSIX file systems), so a reader
- * sees a whole file or none; index lines are appended whole. Whatever cannot be read or validated
- * is a miss; whatever cannot be written is skipped. The cache never fails a module load.
+ * sees a whole file or none; index lines are appended whole; packs are written like entries.
+ * Whatever cannot be read or validated is a miss; whatever cannot be written is skipped. The
+ * cache never fails a module load.
  */
 import path from 'node:path';
 
@@ -105,6 +107,10 @@ export interface CacheStats {
   indexHits: number;
   /** Index records written. */
   indexWrites: number;
+  /** Entries served from an index's pack (counted in `hits` too). */
+  packHits: number;
+  /** Packs written. */
+  packWrites: number;
 }
 
 export class TransformCache {
@@ -117,8 +123,13 @@ export class TransformCache {
     writeErrors: 0,
     indexHits: 0,
     indexWrites: 0,
+    packHits: 0,
+    packWrites: 0,
   };
   #dirReady = false;
+  /** Keys this process wrote or removed: a pack's copy of them may be older. */
+  readonly #changed = new Set<string>();
+  readonly #indexes: SourceIndex[] = [];
   #writable = true;
   readonly #onWriteError: (error: unknown) => void;
 
@@ -210,6 +221,7 @@ export class TransformCache {
         `${ascii ? 'latin1' : 'utf8'}\n`;
       this.#writeAtomic(`${key}.entry`, [Buffer.from(header), id, meta, codeBytes]);
       this.stats.writes++;
+      this.#entryChanged(key);
       return code;
     } catch (error) {
       this.#failed(error);
@@ -219,19 +231,43 @@ export class TransformCache {
 
   /**
    * The index of source files for one command line (`launch`: whatever decides how Node loads
-   * files). Read on first lookup.
+   * files), read on first lookup; with the pack of one program started that way (`program`: the
+   * main script), whose modules it holds.
    */
-  index(launch: string): SourceIndex {
-    return new SourceIndex(this, path.join(this.dir, `${quickHash(launch)}.idx`));
+  index(launch: string, program = ''): SourceIndex {
+    const base = path.join(this.dir, quickHash(launch));
+    const index = new SourceIndex(this, `${base}.idx`, `${base}.${quickHash(program)}.pack.idx`);
+    this.#indexes.push(index);
+    return index;
   }
 
   /** Remove an entry found damaged, so that the next start rebuilds it. Never throws. */
   discard(key: string): void {
+    this.#entryChanged(key);
     try {
       fs.rmSync(this.#file(key), { force: true });
     } catch {
       // Whoever cannot remove it reads it as damaged again and rebuilds it again.
     }
+  }
+
+  /** Whether this process wrote or removed the entry of `key` (a pack's copy may be older). */
+  changed(key: string): boolean {
+    return this.#changed.has(key);
+  }
+
+  /** The bytes of the entry file of `key`, or null. */
+  entryBytes(key: string): Buffer | null {
+    try {
+      return fs.readFileSync(this.#file(key));
+    } catch {
+      return null;
+    }
+  }
+
+  #entryChanged(key: string): void {
+    this.#changed.add(key);
+    for (const index of this.#indexes) index.entryChanged(key);
   }
 
   /**
@@ -251,8 +287,8 @@ export class TransformCache {
   }
 
   /** Replace a file of the cache directory atomically with `data`. */
-  replaceForIndex(file: string, data: string): void {
-    this.#writeAtomic(path.basename(file), [Buffer.from(data)]);
+  replaceForIndex(file: string, data: string | readonly Uint8Array[]): void {
+    this.#writeAtomic(path.basename(file), typeof data === 'string' ? [Buffer.from(data)] : data);
   }
 
   #ensureDir(): void {
@@ -304,9 +340,13 @@ export class TransformCache {
  * (NFS), what remains of an overwritten line is the end of a line, which matches no identity.
  * When the log holds many stale lines a process rewrites it (temporary file and rename); lines
  * others append meanwhile are lost, which costs them a normal load next time.
+ *
+ * With it goes a pack (see Pack) of the entries one program started this way loads, so that
+ * a warm start takes their code from one file read once.
  */
 export class SourceIndex {
   readonly file: string;
+  readonly packFile: string;
   readonly #cache: TransformCache;
   /** Identity → the rest of its last line, checked when looked up. */
   #lines: Map<string, string> | null = null;
@@ -314,10 +354,22 @@ export class SourceIndex {
   #flushQueued = false;
   #exitHook = false;
   #failed = false;
+  /** undefined: not opened yet; null: none, or not usable. */
+  #pack: Pack | null | undefined = undefined;
+  /** Keys of the entries this process served through the index or recorded, in that order. */
+  readonly #used = new Set<string>();
+  /** Keys whose copy in the pack could not be used: a new pack takes their entry files. */
+  readonly #badInPack = new Set<string>();
+  /** The pack lacks an entry this process used: write it anew at the next flush. */
+  #packStale = false;
+  #packWritten = false;
+  /** The pack holds a copy this process found damaged or replaced: write it anew regardless. */
+  #packRepair = false;
 
-  constructor(cache: TransformCache, file: string) {
+  constructor(cache: TransformCache, file: string, packFile: string) {
     this.#cache = cache;
     this.file = file;
+    this.packFile = packFile;
   }
 
   /** The identity of a load of a file: how Node loads it. */
@@ -340,6 +392,38 @@ export class SourceIndex {
     return { hash, key, format: format === '-' ? null : format };
   }
 
+  /**
+   * The entry of a key the index named, with this identity: from the pack when it holds it,
+   * else from its file (and the pack is written anew soon, with it). A miss is not counted: the
+   * caller loads the module the usual way, which counts it.
+   */
+  entry(key: string, identity: string): CachedEntry | null {
+    const pack = this.#openPack();
+    if (pack !== null && this.#packHas(pack, key)) {
+      let entry: CachedEntry | null = null;
+      try {
+        entry = pack.read(key, identity);
+      } catch {
+        // unreadable: as damaged
+      }
+      if (entry) {
+        this.#used.add(key);
+        this.#cache.stats.hits++;
+        this.#cache.stats.packHits++;
+        return entry;
+      }
+      // Damaged, or made under other versions (its file is then as old, and the module's new
+      // entry gets a new key).
+      this.#badInPack.add(key);
+    }
+    const entry = this.#cache.get(key, identity, true);
+    if (entry) {
+      this.#used.add(key);
+      this.#packLacks();
+    }
+    return entry;
+  }
+
   /** Remember what the file holds at this stamp; written soon after, in one append. */
   record(identity: string, stamp: FileStamp, record: SourceRecord): void {
     const format = record.format ?? '-';
@@ -347,31 +431,123 @@ export class SourceIndex {
     const rest = `${stampText(stamp)}\t${record.hash}\t${record.key}\t${format}`;
     this.#pending.push(`${identity}\t${rest}\n`);
     this.#load().set(identity, rest);
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      // After the current burst of loads, and at exit for a process that ends first.
-      setImmediate(() => this.flush()).unref();
-      if (!this.#exitHook) {
-        this.#exitHook = true;
-        process.once('exit', () => this.flush());
+    this.#used.add(record.key);
+    this.#schedule();
+    const pack = this.#openPack();
+    if (pack === null || !this.#packHas(pack, record.key)) this.#packLacks();
+  }
+
+  /** Told by the cache when this process wrote or removed the entry of `key`. */
+  entryChanged(key: string): void {
+    if (this.#pack?.has(key) !== true) return;
+    this.#badInPack.add(key);
+    this.#packRepair = true;
+    this.#schedule();
+  }
+
+  /**
+   * Append what was recorded, and write the pack anew if it lacks entries this process used.
+   * Never throws; after a failed append, writes nothing more.
+   */
+  flush(): void {
+    this.#flushQueued = false;
+    if (this.#pending.length > 0) {
+      const data = this.#pending.join('');
+      const count = this.#pending.length;
+      this.#pending = [];
+      // One write call per flush: appends of other processes cannot come between its lines.
+      if (!this.#failed && this.#cache.writeForIndex(() => fs.appendFileSync(this.file, data))) {
+        this.#cache.stats.indexWrites += count;
+      } else {
+        this.#failed = true;
       }
+    }
+    // New modules once per process: one that keeps loading modules now and then would otherwise
+    // write the whole pack each time (what it loads later is packed at a later start). A copy
+    // found damaged is replaced whenever, or every start would find it again.
+    if (((this.#packStale && !this.#packWritten) || this.#packRepair) && !this.#failed) {
+      this.#writePack();
     }
   }
 
-  /** Append what was recorded. Never throws; after a failed write, records nothing more. */
-  flush(): void {
-    this.#flushQueued = false;
-    if (this.#pending.length === 0) return;
-    const data = this.#pending.join('');
-    const count = this.#pending.length;
-    this.#pending = [];
-    if (this.#failed) return;
-    // One write call per flush: appends of other processes cannot come between its lines.
-    if (this.#cache.writeForIndex(() => fs.appendFileSync(this.file, data))) {
-      this.#cache.stats.indexWrites += count;
-    } else {
-      this.#failed = true;
+  /** Close the pack: it is kept open for modules loaded later. */
+  close(): void {
+    this.#pack?.close();
+    this.#pack = undefined;
+  }
+
+  #packLacks(): void {
+    this.#packStale = true;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    // After the current burst of loads, and at exit for a process that ends first.
+    setImmediate(() => this.flush()).unref();
+    if (!this.#exitHook) {
+      this.#exitHook = true;
+      process.once('exit', () => this.flush());
     }
+  }
+
+  #openPack(): Pack | null {
+    if (this.#pack === undefined) this.#pack = Pack.open(this.packFile);
+    return this.#pack;
+  }
+
+  #packHas(pack: Pack, key: string): boolean {
+    return pack.has(key) && !this.#badInPack.has(key);
+  }
+
+  /**
+   * Write the pack anew: the entries this process used, and those of the old pack that the
+   * index still refers to (the program may load other modules on other runs). Copies come from
+   * the old pack where it holds them whole, else from the entry files; keys with no entry are
+   * left out.
+   */
+  #writePack(): void {
+    this.#packStale = false;
+    this.#packRepair = false;
+    this.#packWritten = true;
+    // After a pack of its own, a process holds none (see below): the file is opened to copy from.
+    const old = this.#pack ?? Pack.open(this.packFile);
+    const keys = new Set(this.#used);
+    if (old !== null) {
+      const referred = new Set<string>();
+      for (const rest of this.#load().values()) referred.add(rest.split('\t')[2] ?? '');
+      for (const key of old.keys()) if (referred.has(key)) keys.add(key);
+    }
+    const heads: Uint8Array[] = [];
+    const codes: Uint8Array[] = [];
+    let headBytes = 0;
+    let codeBytes = 0;
+    for (const key of keys) {
+      let parts: readonly [Uint8Array, Uint8Array] | null = null;
+      if (old !== null && this.#packHas(old, key) && !this.#cache.changed(key)) {
+        parts = old.parts(key);
+      }
+      parts ??= splitEntry(this.#cache.entryBytes(key), key);
+      if (parts === null) continue;
+      heads.push(parts[0]);
+      codes.push(parts[1]);
+      headBytes += parts[0].length;
+      codeBytes += parts[1].length;
+    }
+    // Closed before the new pack is renamed over it (some systems refuse to replace an open
+    // file), and not opened again: modules this process loads from now on are read from their
+    // files, rather than reading the new pack's code, most of which this process already has.
+    old?.close();
+    this.#pack = null;
+    if (heads.length === 0) return;
+    const header = Buffer.from(
+      `${PACK_MAGIC} ${CACHE_SCHEMA} ${heads.length} ${headBytes} ${codeBytes}\n`,
+    );
+    const written = this.#cache.writeForIndex(() =>
+      this.#cache.replaceForIndex(this.packFile, [header, ...heads, ...codes]),
+    );
+    if (written) this.#cache.stats.packWrites++;
   }
 
   #load(): Map<string, string> {
@@ -406,6 +582,189 @@ export class SourceIndex {
     for (const [identity, rest] of lines) data += `${identity}\t${rest}\n`;
     this.#cache.writeForIndex(() => this.#cache.replaceForIndex(this.file, data));
   }
+}
+
+const PACK_MAGIC = 'livepatch-pack';
+/** Longer than any valid pack header line. */
+const MAX_PACK_HEADER = 128;
+
+/** An entry in a pack: its head decoded, its code found by position. */
+interface PackedEntry {
+  readonly hash: string;
+  readonly format: ModuleFormat;
+  readonly functionCount: number;
+  readonly identity: string;
+  /** The entry's bytes up to its code (header line, identity, metadata). */
+  readonly head: Buffer;
+  readonly meta: Buffer;
+  /** Position of the code in the pack's code section, and its length in bytes. */
+  readonly codeAt: number;
+  readonly codeLength: number;
+  readonly encoding: 'latin1' | 'utf8';
+}
+
+/**
+ * A pack: the entries one program loads through an index, in one file. A warm start reads the
+ * heads of all its entries with one read, and the code of all of them with another into one
+ * string; each module's code is then a slice of that string, made without copying. That string
+ * is large enough for Node to keep outside V8's heap, so that the code of the modules costs
+ * the young generation's garbage collector nothing either. (Each module's code stays in memory
+ * as long as the module anyway: V8 keeps a script's source.)
+ *
+ * Layout: a header line `livepatch-pack <schema> <count> <headBytes> <codeBytes>`, then the
+ * heads of the entries (each entry file up to its code: header line, identity, metadata), then
+ * their codes in the same order. Each head is checked as an entry file's is (schema, lengths),
+ * and the identity of each entry is compared when it is read. The pack is only a quicker way to
+ * the entries: their files stay, and an entry missing from the pack or unusable there is read
+ * from its file. A pack whose header is malformed, whose heads do not add up to their section,
+ * or whose size is not what its header says, is not used at all.
+ *
+ * Written like entries (temporary file, then rename): a reader has the old pack or the new one,
+ * whole. A pack replaced while a process has it open stays readable by that process (POSIX
+ * keeps the file until it is closed).
+ */
+class Pack {
+  readonly #fd: number;
+  /** Position of the code section in the file. */
+  readonly #codeBase: number;
+  readonly #codeBytes: number;
+  readonly #entries: Map<string, PackedEntry>;
+  /** The code section as one string (latin1: a byte per character), read on first use. */
+  #code: string | null = null;
+
+  constructor(fd: number, codeBase: number, codeBytes: number, entries: Map<string, PackedEntry>) {
+    this.#fd = fd;
+    this.#codeBase = codeBase;
+    this.#codeBytes = codeBytes;
+    this.#entries = entries;
+  }
+
+  /** The pack in `file`, or null when there is none or it is not usable. Never throws. */
+  static open(file: string): Pack | null {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      return null;
+    }
+    try {
+      const pack = readPack(fd);
+      if (pack !== null) return pack;
+    } catch {
+      // as malformed
+    }
+    fs.closeSync(fd);
+    return null;
+  }
+
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#entries.keys();
+  }
+
+  /** The entry of `key` if the pack holds it with this identity; null otherwise. */
+  read(key: string, identity: string): CachedEntry | null {
+    const e = this.#entries.get(key);
+    if (e === undefined || e.identity !== identity) return null;
+    let code: string;
+    if (e.encoding === 'latin1') {
+      this.#code ??= this.#readCode();
+      code = this.#code.slice(e.codeAt, e.codeAt + e.codeLength);
+    } else {
+      const bytes = readAt(this.#fd, e.codeLength, this.#codeBase + e.codeAt);
+      if (bytes === null) return null;
+      code = bytes.toString('utf8');
+    }
+    const { meta, functionCount } = e;
+    return {
+      format: e.format,
+      code,
+      hash: e.hash,
+      functionCount,
+      readMeta: () => decodeMeta(meta, functionCount),
+    };
+  }
+
+  /** The head and the code of the entry of `key` as stored, or null. */
+  parts(key: string): readonly [Uint8Array, Uint8Array] | null {
+    const e = this.#entries.get(key);
+    if (e === undefined) return null;
+    try {
+      const code = readAt(this.#fd, e.codeLength, this.#codeBase + e.codeAt);
+      return code === null ? null : [e.head, code];
+    } catch {
+      return null;
+    }
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.#fd);
+    } catch {
+      // already closed
+    }
+  }
+
+  #readCode(): string {
+    const bytes = readAt(this.#fd, this.#codeBytes, this.#codeBase);
+    if (bytes === null) throw new Error('pack truncated');
+    return bytes.toString('latin1');
+  }
+}
+
+/** The pack open in `fd`, its heads read and checked; null when malformed. */
+function readPack(fd: number): Pack | null {
+  const first = Buffer.allocUnsafe(MAX_PACK_HEADER);
+  const got = readStart(fd, first, 0, MAX_PACK_HEADER);
+  const eol = first.subarray(0, got).indexOf(10);
+  if (eol === -1) return null;
+  const f = first.toString('latin1', 0, eol).split(' ');
+  if (f.length !== 5 || f[0] !== PACK_MAGIC || f[1] !== String(CACHE_SCHEMA)) return null;
+  if (!COUNT.test(f[2]) || !COUNT.test(f[3]) || !COUNT.test(f[4])) return null;
+  const [count, headBytes, codeBytes] = [Number(f[2]), Number(f[3]), Number(f[4])];
+  const codeBase = eol + 1 + headBytes;
+  if (codeBase + codeBytes !== fs.fstatSync(fd).size) return null;
+  const heads = readAt(fd, headBytes, eol + 1);
+  if (heads === null) return null;
+  const entries = new Map<string, PackedEntry>();
+  let at = 0;
+  let codeAt = 0;
+  for (let i = 0; i < count; i++) {
+    const h = parseHeader(heads, at);
+    if (h === null) return null;
+    const idStart = at + h.headerLength;
+    const metaStart = idStart + h.identityLength;
+    const end = metaStart + h.metaLength;
+    if (end > headBytes) return null;
+    entries.set(h.key, {
+      hash: h.hash,
+      format: h.format,
+      functionCount: h.functionCount,
+      identity: heads.toString('utf8', idStart, metaStart),
+      head: heads.subarray(at, end),
+      meta: heads.subarray(metaStart, end),
+      codeAt,
+      codeLength: h.codeLength,
+      encoding: h.encoding,
+    });
+    at = end;
+    codeAt += h.codeLength;
+  }
+  if (at !== headBytes || codeAt !== codeBytes) return null;
+  return new Pack(fd, codeBase, codeBytes, entries);
+}
+
+/** An entry file's bytes as a pack stores them (head, code), if they are an entry of `key`. */
+function splitEntry(bytes: Buffer | null, key: string): readonly [Uint8Array, Uint8Array] | null {
+  if (bytes === null) return null;
+  const h = parseHeader(bytes, 0);
+  if (h === null || h.key !== key) return null;
+  const codeStart = h.headerLength + h.identityLength + h.metaLength;
+  if (codeStart + h.codeLength !== bytes.length) return null;
+  return [bytes.subarray(0, codeStart), bytes.subarray(codeStart)];
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -446,11 +805,11 @@ function readAt(fd: number, length: number, position: number): Buffer | null {
 const SMALL_ENTRY = 64 * 1024;
 let scratch: Buffer | null = null;
 
-/** Fill `buf` from the start of the file; returns how many bytes there were (up to its size). */
-function readStart(fd: number, buf: Buffer): number {
+/** Fill `buf` with up to `length` bytes from `position`; returns how many there were. */
+function readStart(fd: number, buf: Buffer, position: number, length: number): number {
   let done = 0;
-  while (done < buf.length) {
-    const n = fs.readSync(fd, buf, done, buf.length - done, done);
+  while (done < length) {
+    const n = fs.readSync(fd, buf, done, length - done, position + done);
     if (n === 0) break;
     done += n;
   }
@@ -460,45 +819,74 @@ function readStart(fd: number, buf: Buffer): number {
 const FORMATS: ReadonlySet<string> = new Set<ModuleFormat>(['commonjs', 'module']);
 const COUNT = /^(?:0|[1-9]\d{0,9})$/;
 
-function readEntry(fd: number, key: string, identity: string): CachedEntry | null {
-  scratch ??= Buffer.allocUnsafeSlow(SMALL_ENTRY);
-  const start = readStart(fd, scratch);
-  const whole = start < SMALL_ENTRY;
-  const size = whole ? start : fs.fstatSync(fd).size;
-  const eol = scratch.subarray(0, Math.min(start, MAX_HEADER)).indexOf(10);
+/** An entry's header line, checked. */
+interface EntryHeader {
+  readonly key: string;
+  readonly hash: string;
+  readonly format: ModuleFormat;
+  readonly functionCount: number;
+  readonly identityLength: number;
+  readonly metaLength: number;
+  readonly codeLength: number;
+  readonly encoding: 'latin1' | 'utf8';
+  /** Bytes of the line, with its newline. */
+  readonly headerLength: number;
+}
+
+/** The header line of the entry at `at` in `buf`; null when malformed or of another schema. */
+function parseHeader(buf: Buffer, at: number): EntryHeader | null {
+  const eol = buf.subarray(at, at + MAX_HEADER).indexOf(10);
   if (eol === -1) return null;
-  const f = scratch.toString('latin1', 0, eol).split(' ');
-  if (f.length !== 10 || f[0] !== MAGIC || f[1] !== String(CACHE_SCHEMA) || f[2] !== key) {
-    return null;
-  }
-  const [, , , hash, format, count, idLength, metaLength, codeLength, encoding] = f;
-  if (!HEX64.test(hash) || !FORMATS.has(format)) return null;
+  const f = buf.toString('latin1', at, at + eol).split(' ');
+  if (f.length !== 10 || f[0] !== MAGIC || f[1] !== String(CACHE_SCHEMA)) return null;
+  const [, , key, hash, format, count, idLength, metaLength, codeLength, encoding] = f;
+  if (!HEX64.test(key) || !HEX64.test(hash) || !FORMATS.has(format)) return null;
   for (const n of [count, idLength, metaLength, codeLength]) if (!COUNT.test(n)) return null;
   if (encoding !== 'latin1' && encoding !== 'utf8') return null;
-  const idStart = eol + 1;
-  const metaStart = idStart + Number(idLength);
-  const codeStart = metaStart + Number(metaLength);
-  if (codeStart + Number(codeLength) !== size) return null;
-  if (Number(idLength) > MAX_IDENTITY || metaStart > start) return null;
+  if (Number(idLength) > MAX_IDENTITY) return null;
+  return {
+    key,
+    hash,
+    format: format as ModuleFormat,
+    functionCount: Number(count),
+    identityLength: Number(idLength),
+    metaLength: Number(metaLength),
+    codeLength: Number(codeLength),
+    encoding,
+    headerLength: eol + 1,
+  };
+}
+
+function readEntry(fd: number, key: string, identity: string): CachedEntry | null {
+  scratch ??= Buffer.allocUnsafeSlow(SMALL_ENTRY);
+  const start = readStart(fd, scratch, 0, SMALL_ENTRY);
+  const whole = start < SMALL_ENTRY;
+  const size = whole ? start : fs.fstatSync(fd).size;
+  const h = parseHeader(scratch.subarray(0, start), 0);
+  if (h === null || h.key !== key) return null;
+  const idStart = h.headerLength;
+  const metaStart = idStart + h.identityLength;
+  const codeStart = metaStart + h.metaLength;
+  if (codeStart + h.codeLength !== size || metaStart > start) return null;
   if (scratch.toString('utf8', idStart, metaStart) !== identity) return null;
   let meta: Buffer | null;
   let code: string;
   if (whole) {
     // Copies: the scratch buffer is read into again for the next entry.
     meta = Buffer.from(scratch.subarray(metaStart, codeStart));
-    code = scratch.toString(encoding, codeStart, size);
+    code = scratch.toString(h.encoding, codeStart, size);
   } else {
-    meta = readAt(fd, Number(metaLength), metaStart);
-    const codeBytes = readAt(fd, Number(codeLength), codeStart);
+    meta = readAt(fd, h.metaLength, metaStart);
+    const codeBytes = readAt(fd, h.codeLength, codeStart);
     if (!meta || !codeBytes) return null;
-    code = codeBytes.toString(encoding);
+    code = codeBytes.toString(h.encoding);
   }
-  const functionCount = Number(count);
+  const { functionCount } = h;
   const metaBytes = meta;
   return {
-    format: format as ModuleFormat,
+    format: h.format,
     code,
-    hash,
+    hash: h.hash,
     functionCount,
     readMeta: () => decodeMeta(metaBytes, functionCount),
   };

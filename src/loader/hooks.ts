@@ -75,7 +75,21 @@ export function registerLoaderHooks(deps: HookDeps): InstalledHooks {
       `livepatch needs module.registerHooks (Node.js 22.15 or newer); this is ${process.version}`,
     );
   }
-  return register({ resolve: createResolveHook(), load: createLoadHook(deps) });
+  // The resolve hook only maps the slots specifier that instrumented ES modules import, so it
+  // is registered with the first of them (before Node resolves its imports). Until then Node
+  // resolves every require() and import without a hook, which is faster: with one, each
+  // resolution also converts the file name to a URL and back.
+  let resolveHook: { deregister(): void } | null = null;
+  const needSlots = (): void => {
+    resolveHook ??= register({ resolve: createResolveHook() });
+  };
+  const loadHook = register({ load: createLoadHook(deps, needSlots) });
+  return {
+    deregister() {
+      loadHook.deregister();
+      resolveHook?.deregister();
+    },
+  };
 }
 
 export function createResolveHook(): ResolveHook {
@@ -87,8 +101,13 @@ export function createResolveHook(): ResolveHook {
   };
 }
 
-export function createLoadHook(deps: HookDeps): LoadHook {
+/** `needSlots`: called before an instrumented ES module, which imports its slots, is returned. */
+export function createLoadHook(deps: HookDeps, needSlots: () => void = () => {}): LoadHook {
   const { pipeline } = deps;
+  const toLoadResult = (outcome: CodeOutcome): LoadResult => {
+    if (outcome.format === 'module' && outcome.instrumented) needSlots();
+    return loadResult(outcome);
+  };
   return function livepatchLoad(url, context, nextLoad) {
     if (url.startsWith(SLOTS_URL_PREFIX)) {
       return { format: 'module', source: deps.slotsModuleSource(url), shortCircuit: true };
@@ -151,7 +170,7 @@ export function createLoadHook(deps: HookDeps): LoadHook {
   };
 }
 
-function toLoadResult(outcome: CodeOutcome): LoadResult {
+function loadResult(outcome: CodeOutcome): LoadResult {
   if (outcome.format === 'commonjs') {
     // Node 22 compiles a CommonJS module whose source comes from a load hook, when it is
     // reached through `import`, with a reduced `require` (no require.cache, no

@@ -10,7 +10,6 @@ import { TransformCache } from './cache.ts';
 import { registerLoaderHooks } from './hooks.ts';
 import { resolveLoaderOptions, type LoaderOptions, type ResolvedLoaderOptions } from './options.ts';
 import { Pipeline, type LoaderBackend, type LoaderStats } from './pipeline.ts';
-import { enableSourceMapSupport } from './sourcemap.ts';
 import { installTsHelpers } from './ts-helpers.ts';
 
 export interface Loader {
@@ -84,6 +83,27 @@ export function createLoader(backend: LoaderBackend, options: LoaderOptions = {}
   };
   Object.defineProperty(globalThis, LOADER_KEY, { value: loader, configurable: true });
   return loader;
+}
+
+/**
+ * Make Node apply source maps to stack traces. Must run before modules are compiled: Node reads
+ * a module's map when it compiles it (measuring every line, and on Node 22 reading and decoding
+ * the map at once, a cost in proportion to the code). `nodeModules: false` (the default,
+ * LIVEPATCH_SOURCE_MAPS=app) leaves files under node_modules out, as Node's own
+ * `setSourceMapsSupport(true)` does; their frames keep the right line (the instrumenter adds no
+ * lines) with columns of the generated code. A `--enable-source-maps` already in force is left as
+ * it is. (Here rather than in sourcemap.ts, which a warm start does not load.)
+ */
+function enableSourceMapSupport(nodeModules: boolean): void {
+  const m = module as unknown as {
+    setSourceMapsSupport?: (enabled: boolean, options?: object) => void;
+    getSourceMapsSupport?: () => { enabled: boolean };
+  };
+  if (typeof m.setSourceMapsSupport === 'function') {
+    if (!m.getSourceMapsSupport?.().enabled) m.setSourceMapsSupport(true, { nodeModules });
+    return;
+  }
+  process.setSourceMapsEnabled(true);
 }
 
 /**

@@ -27,18 +27,9 @@ import {
 import { fs } from './builtins.ts';
 import { classify, detectFormat, type Classified } from './format.ts';
 import { livepatchRoot } from './filter.ts';
-import {
-  composeMaps,
-  inlineSourceMapComment,
-  mapPositions,
-  readExistingSourceMap,
-} from './sourcemap.ts';
-import {
-  TsTransformError,
-  transformTypeScript,
-  tsSettingsFor,
-  type TsSettings,
-} from './typescript.ts';
+import type * as SourceMaps from './sourcemap.ts';
+import type * as TypeScript from './typescript.ts';
+import type { TsSettings } from './typescript.ts';
 
 /** What the loader registers with the runtime for each instrumented module. */
 export interface LoadedModuleMeta {
@@ -180,7 +171,10 @@ export class Pipeline {
     // What decides which hooks sit below ours and how Node loads files: records are only valid
     // for the same command line (--import, --require, --loader, --conditions, …).
     const launch = JSON.stringify([process.execArgv, process.env.NODE_OPTIONS ?? '']);
-    this.#index = opts.cache && (opts.sourceIndex ?? true) ? opts.cache.index(launch) : null;
+    // The pack holds what one program loads: programs started alike load different modules.
+    const program = process.argv[1] ?? '';
+    this.#index =
+      opts.cache && (opts.sourceIndex ?? true) ? opts.cache.index(launch, program) : null;
     this.#settleNs = BigInt(Math.max(0, Math.round(opts.indexSettleMs ?? 2000))) * 1_000_000n;
     this.#now = opts.now ?? Date.now;
   }
@@ -238,10 +232,10 @@ export class Pipeline {
       const probe: SourceProbe = { identity, stamp, known: record };
       const classified = classify(url, record.format);
       if (!classified) return { probe };
-      const ts = classified.lang === 'js' ? null : tsSettingsFor(filename);
+      const ts = classified.lang === 'js' ? null : typescript().tsSettingsFor(filename);
       // The entry must be of these versions and options; a miss is counted once, by `run`.
       const entryId = this.#identity(record.hash, url, classified, ts);
-      const entry = cache.get(record.key, entryId, true);
+      const entry = index.entry(record.key, entryId);
       if (!entry) return { probe };
       const details = this.#details(entry, record.key, entryId, url, filename, classified, ts);
       try {
@@ -290,7 +284,8 @@ export class Pipeline {
     if (!instrument) return this.#compileOnly(url, filename, text, classified);
     this.stats.modules++;
     const hash = contentHash(source);
-    const ts: TsSettings | null = classified.lang === 'js' ? null : tsSettingsFor(filename);
+    const ts: TsSettings | null =
+      classified.lang === 'js' ? null : typescript().tsSettingsFor(filename);
     const identity = this.#identity(hash, url, classified, ts);
     const key = cache ? TransformCache.key(identity) : '';
 
@@ -314,7 +309,9 @@ export class Pipeline {
       // one (or if that fails), inline.
       code =
         cache?.set(key, identity, hash, built.entry, built.map, filename) ??
-        (built.map ? built.entry.code + inlineSourceMapComment(built.map) : built.entry.code);
+        (built.map
+          ? built.entry.code + sourceMapTools().inlineSourceMapComment(built.map)
+          : built.entry.code);
       functionCount = meta.functions.length;
       details = () => meta;
     }
@@ -464,12 +461,18 @@ export class Pipeline {
     let tsMap: SourceMapV3 | null = null;
     if (ts && classified.lang !== 'js') {
       try {
-        const out = transformTypeScript(text, filename, classified.lang, classified.format, ts);
+        const out = typescript().transformTypeScript(
+          text,
+          filename,
+          classified.lang,
+          classified.format,
+          ts,
+        );
         this.stats.typescript++;
         js = out.code;
         tsMap = out.map;
       } catch (error) {
-        if (error instanceof TsTransformError) {
+        if (error instanceof typescript().TsTransformError) {
           this.stats.syntaxErrors++;
           return { kind: 'done', outcome: { kind: 'original' } };
         }
@@ -504,19 +507,19 @@ export class Pipeline {
     let refused = result.refused;
     if (tsMap) {
       // The instrumenter saw compiled JavaScript; patches and listings speak of the .ts file.
-      functions = mapPositions(functions, tsMap);
-      refused = mapPositions(refused, tsMap);
+      functions = sourceMapTools().mapPositions(functions, tsMap);
+      refused = sourceMapTools().mapPositions(refused, tsMap);
     }
     let map: SourceMapV3 | null = null;
     if (sourceMaps && result.map) {
       const maps: SourceMapV3[] = [result.map];
       if (tsMap) maps.push(tsMap);
       else if (this.#opts.composeNodeModulesMaps || !isUnderNodeModules(filename)) {
-        const existing = readExistingSourceMap(text, filename);
+        const existing = sourceMapTools().readExistingSourceMap(text, filename);
         if (existing) maps.push(existing);
       }
       try {
-        map = composeMaps(maps, filename, url);
+        map = sourceMapTools().composeMaps(maps, filename, url);
       } catch {
         // A map we cannot compose costs only the stack-trace mapping, never the module.
       }
@@ -550,14 +553,22 @@ export class Pipeline {
     try {
       let c = compiled;
       if (!c) {
-        const out = transformTypeScript(text, filename, classified.lang, classified.format, ts);
+        const out = typescript().transformTypeScript(
+          text,
+          filename,
+          classified.lang,
+          classified.format,
+          ts,
+        );
         const format =
           classified.format === 'auto' ? detectFormat(out.code, filename) : classified.format;
         c = { js: out.code, tsMap: out.map, format };
       }
       let code = c.js;
       if (this.#opts.sourceMaps && c.tsMap)
-        code += inlineSourceMapComment(composeMaps([c.tsMap], filename, url));
+        code += sourceMapTools().inlineSourceMapComment(
+          sourceMapTools().composeMaps([c.tsMap], filename, url),
+        );
       return { kind: 'code', format: c.format, code, instrumented: false };
     } catch {
       return { kind: 'original' };
@@ -567,13 +578,17 @@ export class Pipeline {
   #compileOnly(url: string, filename: string, text: string, classified: Classified): Outcome {
     if (classified.lang === 'js') return { kind: 'original' };
     try {
+      const { tsSettingsFor, transformTypeScript } = typescript();
       const ts = tsSettingsFor(filename);
       const out = transformTypeScript(text, filename, classified.lang, classified.format, ts);
       this.stats.compiledOnly++;
       const format =
         classified.format === 'auto' ? detectFormat(out.code, filename) : classified.format;
       const code = this.#opts.sourceMaps
-        ? out.code + inlineSourceMapComment(composeMaps([out.map], filename, url))
+        ? out.code +
+          sourceMapTools().inlineSourceMapComment(
+            sourceMapTools().composeMaps([out.map], filename, url),
+          )
         : out.code;
       return { kind: 'code', format, code, instrumented: false };
     } catch {
@@ -618,6 +633,24 @@ function isUnderNodeModules(filename: string): boolean {
 function isDeliberate(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith(ERR_PREFIX);
+}
+
+/** `.ts` when running from the sources, `.js` from dist: siblings are loaded in the same flavour. */
+const EXT = path.extname(fileURLToPath(import.meta.url));
+
+// The TypeScript compiler's settings and the source-map code, loaded on first use: a warm start
+// of JavaScript needs neither, and every module loaded at start-up costs time.
+let typescriptModule: typeof TypeScript | undefined;
+function typescript(): typeof TypeScript {
+  return (typescriptModule ??= createRequire(import.meta.url)(
+    `./typescript${EXT}`,
+  ) as typeof TypeScript);
+}
+let sourceMapsModule: typeof SourceMaps | undefined;
+function sourceMapTools(): typeof SourceMaps {
+  return (sourceMapsModule ??= createRequire(import.meta.url)(
+    `./sourcemap${EXT}`,
+  ) as typeof SourceMaps);
 }
 
 function readVersion(file: string): string {

@@ -1,9 +1,9 @@
 /**
  * Source maps for transformed modules: compose the instrumenter's map with the TypeScript map and
  * with a map the original file already carries, inline the result, map function positions back
- * to the original source, and switch on Node's stack-trace support for them.
+ * to the original source. (Switching on Node's stack-trace support for them is in install.ts.)
  */
-import module, { createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import type Remapping from '@jridgewell/remapping';
@@ -141,27 +141,6 @@ export function readExistingSourceMap(source: string, filename: string): SourceM
 
 function ensureSlash(s: string): string {
   return s.endsWith('/') ? s : `${s}/`;
-}
-
-/**
- * Make Node apply source maps to stack traces. Must run before modules are compiled: Node reads
- * a module's map when it compiles it (measuring every line, and on Node 22 reading and decoding
- * the map at once, a cost in proportion to the code). `nodeModules: false` (the default,
- * LIVEPATCH_SOURCE_MAPS=app) leaves files under node_modules out, as Node's own
- * `setSourceMapsSupport(true)` does; their frames keep the right line (the instrumenter adds no
- * lines) with columns of the generated code. A `--enable-source-maps` already in force is left as
- * it is.
- */
-export function enableSourceMapSupport(nodeModules: boolean): void {
-  const m = module as unknown as {
-    setSourceMapsSupport?: (enabled: boolean, options?: object) => void;
-    getSourceMapsSupport?: () => { enabled: boolean };
-  };
-  if (typeof m.setSourceMapsSupport === 'function') {
-    if (!m.getSourceMapsSupport?.().enabled) m.setSourceMapsSupport(true, { nodeModules });
-    return;
-  }
-  process.setSourceMapsEnabled(true);
 }
 
 /** Absolute path of a file: URL, or the input when it is not one. */
