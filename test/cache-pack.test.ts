@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -16,15 +15,14 @@ import {
   SourceIndex,
   TransformCache,
   type CacheEntry,
+  type CacheStats,
   type FileStamp,
 } from '../src/loader/cache.ts';
+import type { LoaderStats } from '../src/loader/pipeline.ts';
+import { tempDir, unwritableCache } from './helpers/cache.ts';
 import { fixture, repoRoot, runNode } from './helpers/node.ts';
 
 const register = path.join(repoRoot, 'src', 'loader', 'register.ts');
-
-function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `livepatch-${prefix}-`));
-}
 
 const hash = 'a'.repeat(64);
 const fn: FunctionInfo = {
@@ -77,16 +75,20 @@ function open(dir: string): { cache: TransformCache; index: SourceIndex } {
   return { cache, index: cache.index('node --import livepatch', '/app/main.js') };
 }
 
-/** A first start: every module built, stored and recorded; the index flushed (pack written). */
+/** A module loaded for the first time: built, stored and recorded, as the pipeline does. */
+function store(cache: TransformCache, index: SourceIndex, m: Module): void {
+  cache.set(m.key, m.identity, hash, entryOf(m), null, '/app/x.js');
+  index.record(m.id, m.stamp, { hash, key: m.key, format: null });
+}
+
+/** A first start: every module stored; the index flushed (pack written). */
 function coldStart(dir: string, modules: readonly Module[]): TransformCache {
   const { cache, index } = open(dir);
   for (const m of modules) {
     assert.equal(index.entry(m.key, m.identity), null);
-    cache.set(m.key, m.identity, hash, entryOf(m), null, '/app/x.js');
-    index.record(m.id, m.stamp, { hash, key: m.key, format: null });
+    store(cache, index, m);
   }
   index.flush();
-  index.close();
   return cache;
 }
 
@@ -121,194 +123,222 @@ describe('transform cache: packs', () => {
 
   test('written after a first start; a warm start reads every entry from it alone', () => {
     const dir = tempDir('pack');
-    try {
-      const cold = coldStart(dir, [a, b, c]);
-      assert.equal(cold.stats.packWrites, 1);
-      assert.equal(packFiles(dir).length, 1);
-      removeEntryFiles(dir); // from here on, only the pack can serve them
+    const cold = coldStart(dir, [a, b, c]);
+    assert.equal(cold.stats.packWrites, 1);
+    assert.equal(packFiles(dir).length, 1);
+    removeEntryFiles(dir); // from here on, only the pack can serve them
 
-      const warm = warmStart(dir, [a, b, c]);
-      assert.deepEqual(warm.codes, [a.code, b.code, c.code]);
-      assert.equal(warm.cache.stats.packHits, 3);
-      assert.equal(warm.cache.stats.hits, 3);
-      const served = warm.index.entry(a.key, a.identity)!;
-      assert.equal(served.hash, hash);
-      assert.equal(served.format, 'commonjs');
-      assert.equal(served.functionCount, 1);
-      assert.deepEqual(served.readMeta(), entryOf(a).meta);
-      assert.equal(warm.index.entry(a.key, moduleNamed('a', 'other').identity), null);
-      warm.index.flush();
-      warm.index.close();
-      assert.equal(warm.cache.stats.packWrites, 0, 'nothing was missing: not written again');
-      assert.deepEqual(
-        fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')),
-        [],
-        'no temporary files left',
-      );
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const warm = warmStart(dir, [a, b, c]);
+    assert.deepEqual(warm.codes, [a.code, b.code, c.code]);
+    assert.equal(warm.cache.stats.packHits, 3);
+    assert.equal(warm.cache.stats.hits, 3);
+    const served = warm.index.entry(a.key, a.identity)!;
+    assert.equal(served.hash, hash);
+    assert.equal(served.format, 'commonjs');
+    assert.equal(served.functionCount, 1);
+    assert.deepEqual(served.readMeta(), entryOf(a).meta);
+    assert.equal(warm.index.entry(a.key, moduleNamed('a', 'other').identity), null);
+    warm.index.flush();
+    assert.equal(warm.cache.stats.packWrites, 0, 'nothing was missing: not written again');
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')),
+      [],
+      'no temporary files left',
+    );
   });
 
   test('one program per pack: another main script, or command line, has its own', () => {
     const dir = tempDir('pack-programs');
-    try {
-      coldStart(dir, [a]);
-      const cache = new TransformCache(dir);
-      const other = cache.index('node --import livepatch', '/app/other.js');
-      assert.notEqual(other.packFile, open(dir).index.packFile);
-      assert.notEqual(cache.index('node', '/app/main.js').packFile, open(dir).index.packFile);
-      removeEntryFiles(dir);
-      assert.equal(other.entry(a.key, a.identity), null, 'not in its pack, and no file');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    coldStart(dir, [a]);
+    const cache = new TransformCache(dir);
+    const other = cache.index('node --import livepatch', '/app/other.js');
+    assert.notEqual(other.packFile, open(dir).index.packFile);
+    assert.notEqual(cache.index('node', '/app/main.js').packFile, open(dir).index.packFile);
+    removeEntryFiles(dir);
+    assert.equal(other.entry(a.key, a.identity), null, 'not in its pack, and no file');
   });
 
   test('a partial miss costs one module: the rest still comes from the pack', () => {
     const dir = tempDir('pack-partial');
-    try {
-      coldStart(dir, [a, b]);
-      // A start that also loads c, which the pack does not have yet.
-      const { cache, index } = open(dir);
-      assert.equal(index.entry(a.key, a.identity)?.code, a.code);
-      assert.equal(index.entry(c.key, c.identity), null);
-      cache.set(c.key, c.identity, hash, entryOf(c), null, '/app/x.js');
-      index.record(c.id, c.stamp, { hash, key: c.key, format: null });
-      index.flush();
-      index.close();
-      assert.equal(cache.stats.packHits, 1);
-      assert.equal(cache.stats.packWrites, 1);
+    coldStart(dir, [a, b]);
+    // A start that also loads c, which the pack does not have yet.
+    const { cache, index } = open(dir);
+    assert.equal(index.entry(a.key, a.identity)?.code, a.code);
+    assert.equal(index.entry(c.key, c.identity), null);
+    cache.set(c.key, c.identity, hash, entryOf(c), null, '/app/x.js');
+    index.record(c.id, c.stamp, { hash, key: c.key, format: null });
+    index.flush();
+    assert.equal(cache.stats.packHits, 1);
+    assert.equal(cache.stats.packWrites, 1);
 
-      // b was not loaded by that start, but the index still refers to it: it stays packed.
-      removeEntryFiles(dir);
-      const warm = warmStart(dir, [a, b, c]);
-      assert.deepEqual(warm.codes, [a.code, b.code, c.code]);
-      assert.equal(warm.cache.stats.packHits, 3);
-      warm.index.close();
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    // b was not loaded by that start, but the index still refers to it: it stays packed.
+    removeEntryFiles(dir);
+    const warm = warmStart(dir, [a, b, c]);
+    assert.deepEqual(warm.codes, [a.code, b.code, c.code]);
+    assert.equal(warm.cache.stats.packHits, 3);
   });
 
   test('an entry read from its file because the pack lacks it gets packed', () => {
     const dir = tempDir('pack-lacks');
-    try {
-      coldStart(dir, [a]);
-      for (const name of packFiles(dir)) fs.rmSync(path.join(dir, name));
-      const { cache, index } = open(dir);
-      assert.equal(index.entry(a.key, a.identity)?.code, a.code, 'from its file');
-      assert.equal(cache.stats.packHits, 0);
-      index.flush();
-      index.close();
-      assert.equal(cache.stats.packWrites, 1);
-      removeEntryFiles(dir);
-      assert.deepEqual(warmStart(dir, [a]).codes, [a.code]);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    coldStart(dir, [a]);
+    for (const name of packFiles(dir)) fs.rmSync(path.join(dir, name));
+    const { cache, index } = open(dir);
+    assert.equal(index.entry(a.key, a.identity)?.code, a.code, 'from its file');
+    assert.equal(cache.stats.packHits, 0);
+    index.flush();
+    assert.equal(cache.stats.packWrites, 1);
+    removeEntryFiles(dir);
+    assert.deepEqual(warmStart(dir, [a]).codes, [a.code]);
+  });
+
+  test('a process writes the pack once: what it loads afterwards is packed by a later start', () => {
+    const dir = tempDir('pack-once');
+    const { cache, index } = open(dir);
+    store(cache, index, a);
+    index.flush();
+    store(cache, index, b);
+    index.flush();
+    assert.equal(cache.stats.packWrites, 1, 'not rewritten for b');
+
+    const next = warmStart(dir, [a, b]);
+    assert.deepEqual(next.codes, [a.code, b.code]);
+    assert.equal(next.cache.stats.packHits, 1, 'b from its file');
+    next.index.flush();
+    assert.equal(next.cache.stats.packWrites, 1);
+    removeEntryFiles(dir);
+    assert.deepEqual(warmStart(dir, [a, b]).codes, [a.code, b.code]);
+  });
+
+  test('a pack replaced by another process meanwhile: the one already open still serves whole entries', () => {
+    const dir = tempDir('pack-replaced');
+    coldStart(dir, [a, b, c]);
+    const { cache, index } = open(dir);
+    assert.equal(index.entry(a.key, a.identity)?.code, a.code, 'pack opened, its code read');
+    // Another process packs d first: every entry of the new pack is elsewhere in the file.
+    const d = moduleNamed('d');
+    coldStart(dir, [d]);
+    removeEntryFiles(dir);
+    assert.equal(index.entry(b.key, b.identity)?.code, b.code, 'read from the file it opened');
+    assert.equal(index.entry(c.key, c.identity)?.code, c.code);
+    assert.equal(cache.stats.packHits, 3);
+    assert.deepEqual(warmStart(dir, [d, a, b, c]).codes, [d.code, a.code, b.code, c.code]);
+  });
+
+  test('a pack that can be neither read nor replaced costs only time: entries come from their files', () => {
+    const dir = tempDir('pack-blocked');
+    coldStart(dir, [a, b]);
+    const { cache, index } = open(dir);
+    fs.rmSync(index.packFile);
+    fs.mkdirSync(index.packFile); // opens, but reads fail, and a file cannot be renamed over it
+    assert.deepEqual(
+      [a, b].map((m) => index.entry(m.key, m.identity)?.code),
+      [a.code, b.code],
+    );
+    index.flush();
+    assert.equal(cache.stats.packHits, 0);
+    assert.equal(cache.stats.packWrites, 0);
+    assert.equal(cache.stats.writeErrors, 0, 'not reported: packs and the index only save time');
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')),
+      [],
+      'no temporary file left',
+    );
+  });
+
+  test('an unwritable cache directory: nothing is packed, nothing throws, nothing is reported', () => {
+    const { cache, errors } = unwritableCache(tempDir('pack-ro'));
+    const index = cache.index('node --import livepatch', '/app/main.js');
+    assert.equal(index.entry(a.key, a.identity), null);
+    store(cache, index, a);
+    index.flush();
+    assert.equal(cache.stats.packWrites, 0);
+    assert.equal(cache.stats.writeErrors, 1, 'the entry, reported once');
+    assert.equal(errors.length, 1);
   });
 
   test('an entry the index no longer refers to (its file changed) leaves the pack', () => {
     const dir = tempDir('pack-stale');
-    try {
-      coldStart(dir, [a, b]);
-      const a2 = { ...moduleNamed('a', 'exports.a = 2;\n'), stamp: { ...a.stamp, ctimeNs: 30n } };
-      const { cache, index } = open(dir);
-      assert.equal(index.lookup(a2.id, a2.stamp), null, 'changed');
-      cache.set(a2.key, a2.identity, hash, entryOf(a2), null, '/app/x.js');
-      index.record(a2.id, a2.stamp, { hash, key: a2.key, format: null });
-      index.flush();
-      index.close();
+    coldStart(dir, [a, b]);
+    const a2 = { ...moduleNamed('a', 'exports.a = 2;\n'), stamp: { ...a.stamp, ctimeNs: 30n } };
+    const { cache, index } = open(dir);
+    assert.equal(index.lookup(a2.id, a2.stamp), null, 'changed');
+    cache.set(a2.key, a2.identity, hash, entryOf(a2), null, '/app/x.js');
+    index.record(a2.id, a2.stamp, { hash, key: a2.key, format: null });
+    index.flush();
 
-      const pack = fs.readFileSync(path.join(dir, packFiles(dir)[0]!), 'latin1');
-      assert.ok(pack.includes(a2.key));
-      assert.ok(pack.includes(b.key));
-      assert.ok(!pack.includes(a.key), 'the old entry of a is gone from the pack');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const pack = fs.readFileSync(path.join(dir, packFiles(dir)[0]!), 'latin1');
+    assert.ok(pack.includes(a2.key));
+    assert.ok(pack.includes(b.key));
+    assert.ok(!pack.includes(a.key), 'the old entry of a is gone from the pack');
   });
 
   test('a damaged pack is not used: entries come from their files and it is written anew', () => {
     const dir = tempDir('pack-damage');
-    try {
-      coldStart(dir, [a, b, c]);
-      const file = path.join(dir, packFiles(dir)[0]!);
-      const good = fs.readFileSync(file);
-      const text = good.toString('latin1');
-      const headerEnd = good.indexOf(10);
-      const damaged: [string, Buffer][] = [
-        ['garbage', Buffer.from('not a pack at all\n')],
-        ['empty', Buffer.alloc(0)],
-        ['truncated', good.subarray(0, -1)],
-        ['longer', Buffer.concat([good, Buffer.from('x')])],
-        [
-          'another schema',
-          Buffer.from(text.replace(/^livepatch-pack \d+/, 'livepatch-pack 999'), 'latin1'),
-        ],
-        [
-          'head lengths off',
-          Buffer.from(
-            text.replace(
-              / (\d+) (\d+)\n/,
-              (_, h: string, c: string) => ` ${Number(h) + 1} ${Number(c) - 1}\n`,
-            ),
-            'latin1',
+    coldStart(dir, [a, b, c]);
+    const file = path.join(dir, packFiles(dir)[0]!);
+    const good = fs.readFileSync(file);
+    const text = good.toString('latin1');
+    const headerEnd = good.indexOf(10);
+    const damaged: [string, Buffer][] = [
+      ['garbage', Buffer.from('not a pack at all\n')],
+      ['empty', Buffer.alloc(0)],
+      ['truncated', good.subarray(0, -1)],
+      ['longer', Buffer.concat([good, Buffer.from('x')])],
+      [
+        'another schema',
+        Buffer.from(text.replace(/^livepatch-pack \d+/, 'livepatch-pack 999'), 'latin1'),
+      ],
+      [
+        'head lengths off',
+        Buffer.from(
+          text.replace(
+            / (\d+) (\d+)\n/,
+            (_, h: string, c: string) => ` ${Number(h) + 1} ${Number(c) - 1}\n`,
           ),
-        ],
-        [
-          'a head torn',
-          Buffer.concat([
-            good.subarray(0, headerEnd + 40),
-            Buffer.from('\n'),
-            good.subarray(headerEnd + 41),
-          ]),
-        ],
-      ];
-      for (const [what, bytes] of damaged) {
-        fs.writeFileSync(file, bytes);
-        const warm = warmStart(dir, [a, b, c]);
-        assert.deepEqual(warm.codes, [a.code, b.code, c.code], what);
-        assert.equal(warm.cache.stats.packHits, 0, what);
-        warm.index.flush();
-        warm.index.close();
-        assert.equal(warm.cache.stats.packWrites, 1, what);
-        const healed = warmStart(dir, [a, b, c]);
-        assert.equal(healed.cache.stats.packHits, 3, `${what}: written anew, whole`);
-        healed.index.close();
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+          'latin1',
+        ),
+      ],
+      [
+        'a head torn',
+        Buffer.concat([
+          good.subarray(0, headerEnd + 40),
+          Buffer.from('\n'),
+          good.subarray(headerEnd + 41),
+        ]),
+      ],
+    ];
+    for (const [what, bytes] of damaged) {
+      fs.writeFileSync(file, bytes);
+      const warm = warmStart(dir, [a, b, c]);
+      assert.deepEqual(warm.codes, [a.code, b.code, c.code], what);
+      assert.equal(warm.cache.stats.packHits, 0, what);
+      warm.index.flush();
+      assert.equal(warm.cache.stats.packWrites, 1, what);
+      const healed = warmStart(dir, [a, b, c]);
+      assert.equal(healed.cache.stats.packHits, 3, `${what}: written anew, whole`);
     }
   });
 
   test("one entry damaged in the pack: that one comes from its file, the new pack takes the file's copy", () => {
     const dir = tempDir('pack-entry-damage');
-    try {
-      coldStart(dir, [a, b, c]);
-      const file = path.join(dir, packFiles(dir)[0]!);
-      const bytes = fs.readFileSync(file);
-      // Another identity for b, same length: found when b is read, not when the pack is opened.
-      const at = bytes.indexOf(Buffer.from(b.identity));
-      bytes[at + b.identity.indexOf('v1')] = 'w'.charCodeAt(0);
-      fs.writeFileSync(file, bytes);
+    coldStart(dir, [a, b, c]);
+    const file = path.join(dir, packFiles(dir)[0]!);
+    const bytes = fs.readFileSync(file);
+    // Another identity for b, same length: found when b is read, not when the pack is opened.
+    const at = bytes.indexOf(Buffer.from(b.identity));
+    bytes[at + b.identity.indexOf('v1')] = 'w'.charCodeAt(0);
+    fs.writeFileSync(file, bytes);
 
-      const warm = warmStart(dir, [a, b, c]);
-      assert.deepEqual(warm.codes, [a.code, b.code, c.code]);
-      assert.equal(warm.cache.stats.packHits, 2);
-      warm.index.flush();
-      warm.index.close();
-      assert.equal(warm.cache.stats.packWrites, 1);
+    const warm = warmStart(dir, [a, b, c]);
+    assert.deepEqual(warm.codes, [a.code, b.code, c.code]);
+    assert.equal(warm.cache.stats.packHits, 2);
+    warm.index.flush();
+    assert.equal(warm.cache.stats.packWrites, 1);
 
-      removeEntryFiles(dir);
-      const healed = warmStart(dir, [a, b, c]);
-      assert.deepEqual(healed.codes, [a.code, b.code, c.code]);
-      assert.equal(healed.cache.stats.packHits, 3);
-      healed.index.close();
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    removeEntryFiles(dir);
+    const healed = warmStart(dir, [a, b, c]);
+    assert.deepEqual(healed.codes, [a.code, b.code, c.code]);
+    assert.equal(healed.cache.stats.packHits, 3);
   });
 });
 
@@ -341,10 +371,7 @@ describe('transform cache: packs in processes', () => {
   interface AppReport {
     values: number[];
     functions: Record<string, { functions: string[] }>;
-    stats: {
-      instrumented: number;
-      cache: { indexHits: number; packHits: number; writeErrors: number; invalid: number };
-    };
+    stats: Pick<LoaderStats, 'instrumented'> & { cache: CacheStats };
   }
 
   const runApp = async (app: string, dir: string): Promise<AppReport> => {
@@ -366,57 +393,47 @@ describe('transform cache: packs in processes', () => {
   test('several processes writing one pack at once leave a whole one that serves everything', async () => {
     const app = makeApp(8);
     const dir = tempDir('pack-shared');
-    try {
-      const runs = await Promise.all(Array.from({ length: 5 }, () => runApp(app, dir)));
-      for (const r of runs) {
-        assert.deepEqual(r.values, [1, 2, 3, 4, 5, 6, 7, 8]);
-        assert.equal(r.stats.cache.writeErrors, 0);
-      }
-      assert.equal(packFiles(dir).length, 1);
-      assert.deepEqual(
-        fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')),
-        [],
-        'no temporary files left',
-      );
-      const warm = await runApp(app, dir);
-      assert.deepEqual(warm.values, runs[0]!.values);
-      assert.deepEqual(warm.functions, runs[0]!.functions);
-      assert.equal(warm.stats.instrumented, 0);
-      assert.equal(warm.stats.cache.packHits, 9, 'every module, main.mjs included, from the pack');
-    } finally {
-      fs.rmSync(app, { recursive: true, force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
+    const runs = await Promise.all(Array.from({ length: 5 }, () => runApp(app, dir)));
+    for (const r of runs) {
+      assert.deepEqual(r.values, [1, 2, 3, 4, 5, 6, 7, 8]);
+      assert.equal(r.stats.cache.writeErrors, 0);
     }
+    assert.equal(packFiles(dir).length, 1);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')),
+      [],
+      'no temporary files left',
+    );
+    const warm = await runApp(app, dir);
+    assert.deepEqual(warm.values, runs[0]!.values);
+    assert.deepEqual(warm.functions, runs[0]!.functions);
+    assert.equal(warm.stats.instrumented, 0);
+    assert.equal(warm.stats.cache.packHits, 9, 'every module, main.mjs included, from the pack');
   });
 
   test('a damaged function list in the pack is rebuilt once, and the pack repaired', async () => {
     const app = makeApp(2);
     const dir = tempDir('pack-meta');
-    try {
-      const cold = await runApp(app, dir);
-      const file = path.join(dir, packFiles(dir)[0]!);
-      const bytes = fs.readFileSync(file);
-      // The metadata of m1.cjs: right after its identity in its head.
-      const url = pathToFileURL(path.join(fs.realpathSync(app), 'm1.cjs')).href;
-      const idAt = bytes.indexOf(Buffer.from(JSON.stringify(url)));
-      const idEnd = bytes.indexOf(Buffer.from(']'), idAt) + 1;
-      bytes[idEnd + 4] = bytes[idEnd + 4]! ^ 0xff;
-      fs.writeFileSync(file, bytes);
+    const cold = await runApp(app, dir);
+    const file = path.join(dir, packFiles(dir)[0]!);
+    const bytes = fs.readFileSync(file);
+    // The metadata of m1.cjs: right after its identity in its head.
+    const url = pathToFileURL(path.join(fs.realpathSync(app), 'm1.cjs')).href;
+    const idAt = bytes.indexOf(Buffer.from(JSON.stringify(url)));
+    const idEnd = bytes.indexOf(Buffer.from(']'), idAt) + 1;
+    bytes[idEnd + 4] = bytes[idEnd + 4]! ^ 0xff;
+    fs.writeFileSync(file, bytes);
 
-      const damaged = await runApp(app, dir);
-      assert.deepEqual(damaged.values, cold.values, 'the code is served as it is');
-      assert.deepEqual(damaged.functions, cold.functions);
-      assert.equal(damaged.stats.instrumented, 1, 'rebuilt when the list was asked for');
-      assert.equal(damaged.stats.cache.invalid, 1);
+    const damaged = await runApp(app, dir);
+    assert.deepEqual(damaged.values, cold.values, 'the code is served as it is');
+    assert.deepEqual(damaged.functions, cold.functions);
+    assert.equal(damaged.stats.instrumented, 1, 'rebuilt when the list was asked for');
+    assert.equal(damaged.stats.cache.invalid, 1);
 
-      const healed = await runApp(app, dir);
-      assert.deepEqual(healed.functions, cold.functions);
-      assert.equal(healed.stats.instrumented, 0);
-      assert.equal(healed.stats.cache.invalid, 0);
-      assert.equal(healed.stats.cache.packHits, 3);
-    } finally {
-      fs.rmSync(app, { recursive: true, force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const healed = await runApp(app, dir);
+    assert.deepEqual(healed.functions, cold.functions);
+    assert.equal(healed.stats.instrumented, 0);
+    assert.equal(healed.stats.cache.invalid, 0);
+    assert.equal(healed.stats.cache.packHits, 3);
   });
 });

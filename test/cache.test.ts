@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
 import type { FunctionInfo, SourceMapV3 } from '../src/instrument/types.ts';
@@ -24,29 +24,10 @@ import {
 import type { LoaderStats } from '../src/loader/pipeline.ts';
 import { slotsSpecifier, slotsUrlFor } from '../src/runtime/key.ts';
 import { registerModule, slotsModuleSource, table } from '../src/runtime/table.ts';
+import { tempDir, unwritableCache } from './helpers/cache.ts';
 import { fixture, repoRoot, runNode, type RunNodeResult } from './helpers/node.ts';
 
 const register = path.join(repoRoot, 'src', 'loader', 'register.ts');
-
-const made: string[] = [];
-after(() => {
-  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-/** A fresh directory, removed when the file's tests end. */
-function tempDir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `livepatch-${prefix}-`));
-  made.push(dir);
-  return dir;
-}
-
-/** A cache whose directory cannot be created (a file is in the way), and its error reports. */
-function unwritableCache(dir: string): { cache: TransformCache; errors: unknown[] } {
-  const blocker = path.join(dir, 'not-a-dir');
-  fs.writeFileSync(blocker, '');
-  const errors: unknown[] = [];
-  return { cache: new TransformCache(path.join(blocker, 'cache'), (e) => errors.push(e)), errors };
-}
 
 const fn: FunctionInfo = {
   index: 0,

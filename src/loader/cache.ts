@@ -18,17 +18,19 @@
  * copy, without a UTF-8 pass) or `utf8`. Lengths are in bytes and must match the file exactly,
  * so a truncated entry is a miss. Code and metadata are read into buffers of their own: the code
  * string handed to Node is not a slice of a larger string, which would keep the whole entry in
- * memory. (From a pack it is one, on purpose: see Pack.)
+ * memory. (Code read from a pack is such a slice, on purpose: see Pack.)
  *
  * The index (`<launch>.idx`, one per command line: see SourceIndex) is a log of lines, read once
- * per process. Its packs (`<launch>.<program>.pack.idx`: see Pack) hold copies of the entries
- * one program loads, so that a warm start reads them from one file instead of one file each.
+ * per process. Beside it, a pack per program started that way (`<launch>.<program>.pack.idx`:
+ * see Pack) holds copies of the entries that program loads, so that a warm start reads them in
+ * two reads of one file instead of one file each. Entry files stay the reference: a pack only
+ * saves reads. (`.idx`, so that `livepatch cache` counts and clears packs with the index.)
  *
- * Several processes may share a directory: entries and maps are written to a temporary file in
- * the same directory and renamed over the final name (atomic on POSIX file systems), so a reader
- * sees a whole file or none; index lines are appended whole; packs are written like entries.
- * Whatever cannot be read or validated is a miss; whatever cannot be written is skipped. The
- * cache never fails a module load.
+ * Several processes may share a directory: entries, maps and packs are written to a temporary
+ * file in the same directory and renamed over the final name (atomic on POSIX file systems), so a
+ * reader sees a whole file or none; index lines are appended whole. Whatever cannot be read or
+ * validated is a miss; whatever cannot be written is skipped. The cache never fails a module
+ * load.
  */
 import path from 'node:path';
 
@@ -127,9 +129,6 @@ export class TransformCache {
     packWrites: 0,
   };
   #dirReady = false;
-  /** Keys this process wrote or removed: a pack's copy of them may be older. */
-  readonly #changed = new Set<string>();
-  readonly #indexes: SourceIndex[] = [];
   #writable = true;
   readonly #onWriteError: (error: unknown) => void;
 
@@ -221,7 +220,6 @@ export class TransformCache {
         `${ascii ? 'latin1' : 'utf8'}\n`;
       this.#writeAtomic(`${key}.entry`, [Buffer.from(header), id, meta, codeBytes]);
       this.stats.writes++;
-      this.#entryChanged(key);
       return code;
     } catch (error) {
       this.#failed(error);
@@ -236,14 +234,11 @@ export class TransformCache {
    */
   index(launch: string, program = ''): SourceIndex {
     const base = path.join(this.dir, quickHash(launch));
-    const index = new SourceIndex(this, `${base}.idx`, `${base}.${quickHash(program)}.pack.idx`);
-    this.#indexes.push(index);
-    return index;
+    return new SourceIndex(this, `${base}.idx`, `${base}.${quickHash(program)}.pack.idx`);
   }
 
   /** Remove an entry found damaged, so that the next start rebuilds it. Never throws. */
   discard(key: string): void {
-    this.#entryChanged(key);
     try {
       fs.rmSync(this.#file(key), { force: true });
     } catch {
@@ -251,23 +246,13 @@ export class TransformCache {
     }
   }
 
-  /** Whether this process wrote or removed the entry of `key` (a pack's copy may be older). */
-  changed(key: string): boolean {
-    return this.#changed.has(key);
-  }
-
-  /** The bytes of the entry file of `key`, or null. */
+  /** The bytes of the entry file of `key` (what a pack copies), or null. Never throws. */
   entryBytes(key: string): Buffer | null {
     try {
       return fs.readFileSync(this.#file(key));
     } catch {
       return null;
     }
-  }
-
-  #entryChanged(key: string): void {
-    this.#changed.add(key);
-    for (const index of this.#indexes) index.entryChanged(key);
   }
 
   /**
@@ -286,9 +271,9 @@ export class TransformCache {
     }
   }
 
-  /** Replace a file of the cache directory atomically with `data`. */
-  replaceForIndex(file: string, data: string | readonly Uint8Array[]): void {
-    this.#writeAtomic(path.basename(file), typeof data === 'string' ? [Buffer.from(data)] : data);
+  /** Replace a file of the cache directory atomically with `parts`, written in order. */
+  replaceForIndex(file: string, parts: readonly Uint8Array[]): void {
+    this.#writeAtomic(path.basename(file), parts);
   }
 
   #ensureDir(): void {
@@ -341,8 +326,8 @@ export class TransformCache {
  * When the log holds many stale lines a process rewrites it (temporary file and rename); lines
  * others append meanwhile are lost, which costs them a normal load next time.
  *
- * With it goes a pack (see Pack) of the entries one program started this way loads, so that
- * a warm start takes their code from one file read once.
+ * It also serves entries from the pack of the program started this way (see Pack), and writes
+ * the pack anew when the pack lacked an entry this process used.
  */
 export class SourceIndex {
   readonly file: string;
@@ -352,19 +337,20 @@ export class SourceIndex {
   #lines: Map<string, string> | null = null;
   #pending: string[] = [];
   #flushQueued = false;
-  #exitHook = false;
   #failed = false;
-  /** undefined: not opened yet; null: none, or not usable. */
+  /** undefined: not opened yet; null: none, not usable, or replaced by this process. */
   #pack: Pack | null | undefined = undefined;
-  /** Keys of the entries this process served through the index or recorded, in that order. */
+  /** Keys of the entries this process served through the index or recorded. */
   readonly #used = new Set<string>();
-  /** Keys whose copy in the pack could not be used: a new pack takes their entry files. */
-  readonly #badInPack = new Set<string>();
-  /** The pack lacks an entry this process used: write it anew at the next flush. */
-  #packStale = false;
+  /** Keys whose copy in the pack could not be used: served and packed from their files. */
+  readonly #unusable = new Set<string>();
+  /** The pack lacks a good copy of an entry this process used. */
+  #packLacks = false;
+  /**
+   * A process writes the pack at most once: one that keeps loading modules now and then would
+   * otherwise rewrite all of it each time. What it uses afterwards is packed by a later start.
+   */
   #packWritten = false;
-  /** The pack holds a copy this process found damaged or replaced: write it anew regardless. */
-  #packRepair = false;
 
   constructor(cache: TransformCache, file: string, packFile: string) {
     this.#cache = cache;
@@ -393,33 +379,30 @@ export class SourceIndex {
   }
 
   /**
-   * The entry of a key the index named, with this identity: from the pack when it holds it,
-   * else from its file (and the pack is written anew soon, with it). A miss is not counted: the
-   * caller loads the module the usual way, which counts it.
+   * The entry of a key the index named, with this identity: from the pack when it holds a good
+   * copy, else from its file (and the pack is written anew at the next flush). A miss is not
+   * counted: the caller loads the module the usual way, which counts it. Never throws.
    */
   entry(key: string, identity: string): CachedEntry | null {
     const pack = this.#openPack();
-    if (pack !== null && this.#packHas(pack, key)) {
-      let entry: CachedEntry | null = null;
-      try {
-        entry = pack.read(key, identity);
-      } catch {
-        // unreadable: as damaged
-      }
-      if (entry) {
+    if (pack !== null && pack.has(key) && !this.#unusable.has(key)) {
+      // Its metadata is checked only when decoded (by the pipeline, when something asks for the
+      // module's functions): a copy damaged there is left out of the next pack too.
+      const entry = pack.read(key, identity, () => this.#packDamaged(key));
+      if (entry !== null) {
         this.#used.add(key);
         this.#cache.stats.hits++;
         this.#cache.stats.packHits++;
         return entry;
       }
-      // Damaged, or made under other versions (its file is then as old, and the module's new
-      // entry gets a new key).
-      this.#badInPack.add(key);
+      // Made under other versions (then its file is as old, and the module gets a new key), or
+      // damaged: the file tells, and if it serves the module, the next pack takes its copy.
+      this.#unusable.add(key);
     }
     const entry = this.#cache.get(key, identity, true);
-    if (entry) {
+    if (entry !== null) {
       this.#used.add(key);
-      this.#packLacks();
+      this.#lacks();
     }
     return entry;
   }
@@ -431,18 +414,10 @@ export class SourceIndex {
     const rest = `${stampText(stamp)}\t${record.hash}\t${record.key}\t${format}`;
     this.#pending.push(`${identity}\t${rest}\n`);
     this.#load().set(identity, rest);
+    this.#schedule();
     this.#used.add(record.key);
-    this.#schedule();
     const pack = this.#openPack();
-    if (pack === null || !this.#packHas(pack, record.key)) this.#packLacks();
-  }
-
-  /** Told by the cache when this process wrote or removed the entry of `key`. */
-  entryChanged(key: string): void {
-    if (this.#pack?.has(key) !== true) return;
-    this.#badInPack.add(key);
-    this.#packRepair = true;
-    this.#schedule();
+    if (pack === null || !pack.has(record.key) || this.#unusable.has(record.key)) this.#lacks();
   }
 
   /**
@@ -462,22 +437,17 @@ export class SourceIndex {
         this.#failed = true;
       }
     }
-    // New modules once per process: one that keeps loading modules now and then would otherwise
-    // write the whole pack each time (what it loads later is packed at a later start). A copy
-    // found damaged is replaced whenever, or every start would find it again.
-    if (((this.#packStale && !this.#packWritten) || this.#packRepair) && !this.#failed) {
-      this.#writePack();
-    }
+    if (this.#packLacks && !this.#packWritten && !this.#failed) this.#writePack();
   }
 
-  /** Close the pack: it is kept open for modules loaded later. */
-  close(): void {
-    this.#pack?.close();
-    this.#pack = undefined;
+  /** The metadata of the pack's copy of `key` turned out damaged when decoded. */
+  #packDamaged(key: string): void {
+    this.#unusable.add(key);
+    this.#lacks();
   }
 
-  #packLacks(): void {
-    this.#packStale = true;
+  #lacks(): void {
+    this.#packLacks = true;
     this.#schedule();
   }
 
@@ -486,10 +456,7 @@ export class SourceIndex {
     this.#flushQueued = true;
     // After the current burst of loads, and at exit for a process that ends first.
     setImmediate(() => this.flush()).unref();
-    if (!this.#exitHook) {
-      this.#exitHook = true;
-      process.once('exit', () => this.flush());
-    }
+    flushAtExit(this);
   }
 
   #openPack(): Pack | null {
@@ -497,22 +464,18 @@ export class SourceIndex {
     return this.#pack;
   }
 
-  #packHas(pack: Pack, key: string): boolean {
-    return pack.has(key) && !this.#badInPack.has(key);
-  }
-
   /**
    * Write the pack anew: the entries this process used, and those of the old pack that the
-   * index still refers to (the program may load other modules on other runs). Copies come from
-   * the old pack where it holds them whole, else from the entry files; keys with no entry are
-   * left out.
+   * index still refers to (the program may load other modules on other runs; a file that
+   * changed drops its old entry). Copies come from the old pack where it holds them whole, else
+   * from the entry files; keys with neither are left out. Never throws.
    */
   #writePack(): void {
-    this.#packStale = false;
-    this.#packRepair = false;
     this.#packWritten = true;
-    // After a pack of its own, a process holds none (see below): the file is opened to copy from.
-    const old = this.#pack ?? Pack.open(this.packFile);
+    const old = this.#pack ?? null;
+    // Not used again: modules this process loads from now on are read from their files, rather
+    // than from the new pack's code, most of which this process already holds.
+    this.#pack = null;
     const keys = new Set(this.#used);
     if (old !== null) {
       const referred = new Set<string>();
@@ -524,22 +487,17 @@ export class SourceIndex {
     let headBytes = 0;
     let codeBytes = 0;
     for (const key of keys) {
-      let parts: readonly [Uint8Array, Uint8Array] | null = null;
-      if (old !== null && this.#packHas(old, key) && !this.#cache.changed(key)) {
-        parts = old.parts(key);
-      }
-      parts ??= splitEntry(this.#cache.entryBytes(key), key);
+      const parts =
+        (old !== null && !this.#unusable.has(key) ? old.parts(key) : null) ??
+        splitEntry(this.#cache.entryBytes(key), key);
       if (parts === null) continue;
       heads.push(parts[0]);
       codes.push(parts[1]);
       headBytes += parts[0].length;
       codeBytes += parts[1].length;
     }
-    // Closed before the new pack is renamed over it (some systems refuse to replace an open
-    // file), and not opened again: modules this process loads from now on are read from their
-    // files, rather than reading the new pack's code, most of which this process already has.
+    // Before the rename, which some systems refuse over an open file.
     old?.close();
-    this.#pack = null;
     if (heads.length === 0) return;
     const header = Buffer.from(
       `${PACK_MAGIC} ${CACHE_SCHEMA} ${heads.length} ${headBytes} ${codeBytes}\n`,
@@ -580,48 +538,54 @@ export class SourceIndex {
   #compact(lines: Map<string, string>): void {
     let data = '';
     for (const [identity, rest] of lines) data += `${identity}\t${rest}\n`;
-    this.#cache.writeForIndex(() => this.#cache.replaceForIndex(this.file, data));
+    this.#cache.writeForIndex(() => this.#cache.replaceForIndex(this.file, [Buffer.from(data)]));
   }
+}
+
+/** Indexes that had something to write: flushed at exit, by one listener however many there are. */
+const flushedAtExit = new Set<SourceIndex>();
+
+function flushAtExit(index: SourceIndex): void {
+  if (flushedAtExit.size === 0) {
+    process.once('exit', () => {
+      for (const i of flushedAtExit) i.flush();
+    });
+  }
+  flushedAtExit.add(index);
 }
 
 const PACK_MAGIC = 'livepatch-pack';
 /** Longer than any valid pack header line. */
 const MAX_PACK_HEADER = 128;
 
-/** An entry in a pack: its head decoded, its code found by position. */
+/** An entry in a pack: its header line checked, where its parts are. */
 interface PackedEntry {
-  readonly hash: string;
-  readonly format: ModuleFormat;
-  readonly functionCount: number;
+  readonly header: EntryHeader;
   readonly identity: string;
-  /** The entry's bytes up to its code (header line, identity, metadata). */
+  /** The entry's bytes up to its code (header line, identity, metadata), and its metadata. */
   readonly head: Buffer;
   readonly meta: Buffer;
-  /** Position of the code in the pack's code section, and its length in bytes. */
+  /** Position of the code in the pack's code section. */
   readonly codeAt: number;
-  readonly codeLength: number;
-  readonly encoding: 'latin1' | 'utf8';
 }
 
 /**
- * A pack: the entries one program loads through an index, in one file. A warm start reads the
- * heads of all its entries with one read, and the code of all of them with another into one
- * string; each module's code is then a slice of that string, made without copying. That string
- * is large enough for Node to keep outside V8's heap, so that the code of the modules costs
- * the young generation's garbage collector nothing either. (Each module's code stays in memory
- * as long as the module anyway: V8 keeps a script's source.)
+ * A pack: copies of the entries one program loads through an index, in one file. A warm start
+ * reads the heads of all of them with one read, and the code of all of them with another into
+ * one string; each module's code is then a slice of that string, made without copying. The
+ * string is large enough for Node to keep outside V8's heap, so the modules' code costs the
+ * young generation's garbage collector nothing either; and it stays in memory as long as any
+ * module does, as each module's source would anyway (V8 keeps a script's source). Code stored
+ * as UTF-8 (not all ASCII) is read and decoded per entry.
  *
  * Layout: a header line `livepatch-pack <schema> <count> <headBytes> <codeBytes>`, then the
  * heads of the entries (each entry file up to its code: header line, identity, metadata), then
- * their codes in the same order. Each head is checked as an entry file's is (schema, lengths),
- * and the identity of each entry is compared when it is read. The pack is only a quicker way to
- * the entries: their files stay, and an entry missing from the pack or unusable there is read
- * from its file. A pack whose header is malformed, whose heads do not add up to their section,
- * or whose size is not what its header says, is not used at all.
+ * their codes in the same order. Each head is checked as an entry file's is, and an entry's
+ * identity is compared when it is read. A pack whose header is malformed, whose heads do not add
+ * up to their section, or whose size is not what its header says is not used at all.
  *
- * Written like entries (temporary file, then rename): a reader has the old pack or the new one,
- * whole. A pack replaced while a process has it open stays readable by that process (POSIX
- * keeps the file until it is closed).
+ * The file stays open while the pack is in use: a pack another process renames over it meanwhile
+ * does not change what this one reads (POSIX keeps the replaced file until it is closed).
  */
 class Pack {
   readonly #fd: number;
@@ -631,6 +595,7 @@ class Pack {
   readonly #entries: Map<string, PackedEntry>;
   /** The code section as one string (latin1: a byte per character), read on first use. */
   #code: string | null = null;
+  #closed = false;
 
   constructor(fd: number, codeBase: number, codeBytes: number, entries: Map<string, PackedEntry>) {
     this.#fd = fd;
@@ -653,7 +618,7 @@ class Pack {
     } catch {
       // as malformed
     }
-    fs.closeSync(fd);
+    closeQuietly(fd);
     return null;
   }
 
@@ -665,35 +630,51 @@ class Pack {
     return this.#entries.keys();
   }
 
-  /** The entry of `key` if the pack holds it with this identity; null otherwise. */
-  read(key: string, identity: string): CachedEntry | null {
+  /**
+   * The entry of `key` if the pack holds it whole with this identity; null otherwise.
+   * `onDamagedMeta` is called when its metadata, decoded later, turns out damaged. Never throws.
+   */
+  read(key: string, identity: string, onDamagedMeta: () => void): CachedEntry | null {
     const e = this.#entries.get(key);
     if (e === undefined || e.identity !== identity) return null;
+    const { format, hash, functionCount, codeLength, encoding } = e.header;
     let code: string;
-    if (e.encoding === 'latin1') {
-      this.#code ??= this.#readCode();
-      code = this.#code.slice(e.codeAt, e.codeAt + e.codeLength);
-    } else {
-      const bytes = readAt(this.#fd, e.codeLength, this.#codeBase + e.codeAt);
-      if (bytes === null) return null;
-      code = bytes.toString('utf8');
+    try {
+      if (encoding === 'latin1') {
+        this.#code ??= this.#readAt(this.#codeBytes, 0)?.toString('latin1') ?? null;
+        if (this.#code === null) return null;
+        code = this.#code.slice(e.codeAt, e.codeAt + codeLength);
+      } else {
+        const bytes = this.#readAt(codeLength, e.codeAt);
+        if (bytes === null) return null;
+        code = bytes.toString('utf8');
+      }
+    } catch {
+      return null;
     }
-    const { meta, functionCount } = e;
+    const { meta } = e;
     return {
-      format: e.format,
+      format,
       code,
-      hash: e.hash,
+      hash,
       functionCount,
-      readMeta: () => decodeMeta(meta, functionCount),
+      readMeta: () => {
+        try {
+          return decodeMeta(meta, functionCount);
+        } catch (error) {
+          onDamagedMeta();
+          throw error;
+        }
+      },
     };
   }
 
-  /** The head and the code of the entry of `key` as stored, or null. */
+  /** The head and the code of the entry of `key` as stored, or null. Never throws. */
   parts(key: string): readonly [Uint8Array, Uint8Array] | null {
     const e = this.#entries.get(key);
     if (e === undefined) return null;
     try {
-      const code = readAt(this.#fd, e.codeLength, this.#codeBase + e.codeAt);
+      const code = this.#readAt(e.header.codeLength, e.codeAt);
       return code === null ? null : [e.head, code];
     } catch {
       return null;
@@ -701,24 +682,21 @@ class Pack {
   }
 
   close(): void {
-    try {
-      fs.closeSync(this.#fd);
-    } catch {
-      // already closed
-    }
+    if (this.#closed) return;
+    this.#closed = true;
+    closeQuietly(this.#fd);
   }
 
-  #readCode(): string {
-    const bytes = readAt(this.#fd, this.#codeBytes, this.#codeBase);
-    if (bytes === null) throw new Error('pack truncated');
-    return bytes.toString('latin1');
+  /** Bytes of the code section, from `at`; null once closed or when the file is shorter. */
+  #readAt(length: number, at: number): Buffer | null {
+    return this.#closed ? null : readAt(this.#fd, length, this.#codeBase + at);
   }
 }
 
 /** The pack open in `fd`, its heads read and checked; null when malformed. */
 function readPack(fd: number): Pack | null {
   const first = Buffer.allocUnsafe(MAX_PACK_HEADER);
-  const got = readStart(fd, first, 0, MAX_PACK_HEADER);
+  const got = readStart(fd, first);
   const eol = first.subarray(0, got).indexOf(10);
   if (eol === -1) return null;
   const f = first.toString('latin1', 0, eol).split(' ');
@@ -733,25 +711,21 @@ function readPack(fd: number): Pack | null {
   let at = 0;
   let codeAt = 0;
   for (let i = 0; i < count; i++) {
-    const h = parseHeader(heads, at);
-    if (h === null) return null;
-    const idStart = at + h.headerLength;
-    const metaStart = idStart + h.identityLength;
-    const end = metaStart + h.metaLength;
+    const header = parseHeader(heads, at);
+    if (header === null) return null;
+    const idStart = at + header.headerLength;
+    const metaStart = idStart + header.identityLength;
+    const end = metaStart + header.metaLength;
     if (end > headBytes) return null;
-    entries.set(h.key, {
-      hash: h.hash,
-      format: h.format,
-      functionCount: h.functionCount,
+    entries.set(header.key, {
+      header,
       identity: heads.toString('utf8', idStart, metaStart),
       head: heads.subarray(at, end),
       meta: heads.subarray(metaStart, end),
       codeAt,
-      codeLength: h.codeLength,
-      encoding: h.encoding,
     });
     at = end;
-    codeAt += h.codeLength;
+    codeAt += header.codeLength;
   }
   if (at !== headBytes || codeAt !== codeBytes) return null;
   return new Pack(fd, codeBase, codeBytes, entries);
@@ -765,6 +739,14 @@ function splitEntry(bytes: Buffer | null, key: string): readonly [Uint8Array, Ui
   const codeStart = h.headerLength + h.identityLength + h.metaLength;
   if (codeStart + h.codeLength !== bytes.length) return null;
   return [bytes.subarray(0, codeStart), bytes.subarray(codeStart)];
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // nothing to do about it
+  }
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -805,11 +787,11 @@ function readAt(fd: number, length: number, position: number): Buffer | null {
 const SMALL_ENTRY = 64 * 1024;
 let scratch: Buffer | null = null;
 
-/** Fill `buf` with up to `length` bytes from `position`; returns how many there were. */
-function readStart(fd: number, buf: Buffer, position: number, length: number): number {
+/** Fill `buf` from the start of the file; returns how many bytes there were (up to its size). */
+function readStart(fd: number, buf: Buffer): number {
   let done = 0;
-  while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, position + done);
+  while (done < buf.length) {
+    const n = fs.readSync(fd, buf, done, buf.length - done, done);
     if (n === 0) break;
     done += n;
   }
@@ -859,7 +841,7 @@ function parseHeader(buf: Buffer, at: number): EntryHeader | null {
 
 function readEntry(fd: number, key: string, identity: string): CachedEntry | null {
   scratch ??= Buffer.allocUnsafeSlow(SMALL_ENTRY);
-  const start = readStart(fd, scratch, 0, SMALL_ENTRY);
+  const start = readStart(fd, scratch);
   const whole = start < SMALL_ENTRY;
   const size = whole ? start : fs.fstatSync(fd).size;
   const h = parseHeader(scratch.subarray(0, start), 0);

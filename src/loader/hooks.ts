@@ -1,7 +1,8 @@
 /**
  * The module hooks: synchronous, in-thread `module.registerHooks` resolve and load hooks, so that
  * `require()` and `import` of app files and node_modules alike go through the pipeline; plus the
- * `livepatch:slots` virtual module that hands each instrumented ES module its function slots.
+ * `livepatch:slots` virtual module that hands each instrumented ES module its function slots
+ * (the resolve hook, which only maps their specifier, is registered when the first one loads).
  *
  * Node's behaviour these hooks rely on is measured on 22.23, 24.21 and 26.10 and written down in
  * docs/loader.md ("What Node's hooks hand us").

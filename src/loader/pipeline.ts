@@ -310,7 +310,7 @@ export class Pipeline {
       code =
         cache?.set(key, identity, hash, built.entry, built.map, filename) ??
         (built.map
-          ? built.entry.code + sourceMapTools().inlineSourceMapComment(built.map)
+          ? built.entry.code + sourceMaps().inlineSourceMapComment(built.map)
           : built.entry.code);
       functionCount = meta.functions.length;
       details = () => meta;
@@ -456,23 +456,18 @@ export class Pipeline {
   ):
     | { kind: 'entry'; entry: CacheEntry; map: SourceMapV3 | null }
     | { kind: 'done'; outcome: Outcome } {
-    const { backend, sourceMaps } = this.#opts;
+    const { backend } = this.#opts;
     let js = text;
     let tsMap: SourceMapV3 | null = null;
     if (ts && classified.lang !== 'js') {
+      const { transformTypeScript, TsTransformError } = typescript();
       try {
-        const out = typescript().transformTypeScript(
-          text,
-          filename,
-          classified.lang,
-          classified.format,
-          ts,
-        );
+        const out = transformTypeScript(text, filename, classified.lang, classified.format, ts);
         this.stats.typescript++;
         js = out.code;
         tsMap = out.map;
       } catch (error) {
-        if (error instanceof typescript().TsTransformError) {
+        if (error instanceof TsTransformError) {
           this.stats.syntaxErrors++;
           return { kind: 'done', outcome: { kind: 'original' } };
         }
@@ -486,7 +481,7 @@ export class Pipeline {
 
     let result: InstrumentResult;
     try {
-      result = backend.instrument(js, { url, format, filename, sourceMap: sourceMaps });
+      result = backend.instrument(js, { url, format, filename, sourceMap: this.#opts.sourceMaps });
       this.stats.instrumented++;
     } catch (error) {
       if (backend.isSyntaxError(error)) {
@@ -507,19 +502,19 @@ export class Pipeline {
     let refused = result.refused;
     if (tsMap) {
       // The instrumenter saw compiled JavaScript; patches and listings speak of the .ts file.
-      functions = sourceMapTools().mapPositions(functions, tsMap);
-      refused = sourceMapTools().mapPositions(refused, tsMap);
+      functions = sourceMaps().mapPositions(functions, tsMap);
+      refused = sourceMaps().mapPositions(refused, tsMap);
     }
     let map: SourceMapV3 | null = null;
-    if (sourceMaps && result.map) {
+    if (this.#opts.sourceMaps && result.map) {
       const maps: SourceMapV3[] = [result.map];
       if (tsMap) maps.push(tsMap);
       else if (this.#opts.composeNodeModulesMaps || !isUnderNodeModules(filename)) {
-        const existing = sourceMapTools().readExistingSourceMap(text, filename);
+        const existing = sourceMaps().readExistingSourceMap(text, filename);
         if (existing) maps.push(existing);
       }
       try {
-        map = sourceMapTools().composeMaps(maps, filename, url);
+        map = sourceMaps().composeMaps(maps, filename, url);
       } catch {
         // A map we cannot compose costs only the stack-trace mapping, never the module.
       }
@@ -564,11 +559,7 @@ export class Pipeline {
           classified.format === 'auto' ? detectFormat(out.code, filename) : classified.format;
         c = { js: out.code, tsMap: out.map, format };
       }
-      let code = c.js;
-      if (this.#opts.sourceMaps && c.tsMap)
-        code += sourceMapTools().inlineSourceMapComment(
-          sourceMapTools().composeMaps([c.tsMap], filename, url),
-        );
+      const code = c.tsMap ? this.#withTsMap(c.js, c.tsMap, filename, url) : c.js;
       return { kind: 'code', format: c.format, code, instrumented: false };
     } catch {
       return { kind: 'original' };
@@ -584,16 +575,18 @@ export class Pipeline {
       this.stats.compiledOnly++;
       const format =
         classified.format === 'auto' ? detectFormat(out.code, filename) : classified.format;
-      const code = this.#opts.sourceMaps
-        ? out.code +
-          sourceMapTools().inlineSourceMapComment(
-            sourceMapTools().composeMaps([out.map], filename, url),
-          )
-        : out.code;
+      const code = this.#withTsMap(out.code, out.map, filename, url);
       return { kind: 'code', format, code, instrumented: false };
     } catch {
       return { kind: 'original' }; // Node reports what it makes of it
     }
+  }
+
+  /** Compiled TypeScript as loaded uninstrumented: its map inline, when maps are on. */
+  #withTsMap(code: string, tsMap: SourceMapV3, filename: string, url: string): string {
+    if (!this.#opts.sourceMaps) return code;
+    const { composeMaps, inlineSourceMapComment } = sourceMaps();
+    return code + inlineSourceMapComment(composeMaps([tsMap], filename, url));
   }
 
   #warn(filename: string, error: unknown, doing: string): void {
@@ -638,8 +631,9 @@ function isDeliberate(error: unknown): boolean {
 /** `.ts` when running from the sources, `.js` from dist: siblings are loaded in the same flavour. */
 const EXT = path.extname(fileURLToPath(import.meta.url));
 
-// The TypeScript compiler's settings and the source-map code, loaded on first use: a warm start
-// of JavaScript needs neither, and every module loaded at start-up costs time.
+// The TypeScript settings and compiler, and the source-map code, loaded on first use (as the
+// instrumenter is, in index.ts): a warm start of JavaScript needs neither, and every module
+// loaded at start-up costs it time.
 let typescriptModule: typeof TypeScript | undefined;
 function typescript(): typeof TypeScript {
   return (typescriptModule ??= createRequire(import.meta.url)(
@@ -647,7 +641,7 @@ function typescript(): typeof TypeScript {
   ) as typeof TypeScript);
 }
 let sourceMapsModule: typeof SourceMaps | undefined;
-function sourceMapTools(): typeof SourceMaps {
+function sourceMaps(): typeof SourceMaps {
   return (sourceMapsModule ??= createRequire(import.meta.url)(
     `./sourcemap${EXT}`,
   ) as typeof SourceMaps);
