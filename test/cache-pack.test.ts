@@ -10,7 +10,6 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
-import type { FunctionInfo } from '../src/instrument/types.ts';
 import {
   SourceIndex,
   TransformCache,
@@ -19,26 +18,12 @@ import {
   type FileStamp,
 } from '../src/loader/cache.ts';
 import type { LoaderStats } from '../src/loader/pipeline.ts';
-import { tempDir, unwritableCache } from './helpers/cache.ts';
+import { fn, tempDir, unwritableCache } from './helpers/cache.ts';
 import { fixture, repoRoot, runNode } from './helpers/node.ts';
 
 const register = path.join(repoRoot, 'src', 'loader', 'register.ts');
 
 const hash = 'a'.repeat(64);
-const fn: FunctionInfo = {
-  index: 0,
-  name: 'f',
-  pos: 0,
-  kind: 'function',
-  async: false,
-  generator: false,
-  line: 1,
-  column: 0,
-  scope: [],
-  privates: [],
-  superAccess: false,
-  tracked: false,
-};
 
 /** One module as a test stores it: its index identity, stamp, entry identity, key and code. */
 interface Module {

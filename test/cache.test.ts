@@ -24,25 +24,11 @@ import {
 import type { LoaderStats } from '../src/loader/pipeline.ts';
 import { slotsSpecifier, slotsUrlFor } from '../src/runtime/key.ts';
 import { registerModule, slotsModuleSource, table } from '../src/runtime/table.ts';
-import { tempDir, unwritableCache } from './helpers/cache.ts';
+import { fn, tempDir, unwritableCache } from './helpers/cache.ts';
 import { fixture, repoRoot, runNode, type RunNodeResult } from './helpers/node.ts';
 
 const register = path.join(repoRoot, 'src', 'loader', 'register.ts');
 
-const fn: FunctionInfo = {
-  index: 0,
-  name: 'f',
-  pos: 0,
-  kind: 'function',
-  async: false,
-  generator: false,
-  line: 1,
-  column: 0,
-  scope: [],
-  privates: [],
-  superAccess: false,
-  tracked: false,
-};
 const entry: CacheEntry = {
   format: 'commonjs',
   code: 'function f() { return "é\\n"; }\nmodule.exports = f;',

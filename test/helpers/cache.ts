@@ -1,12 +1,14 @@
 /**
  * Shared by the transform cache tests (cache.test.ts, cache-pack.test.ts): temporary
- * directories removed when the test file ends, and a cache that cannot be written.
+ * directories removed when the test file ends, a cache that cannot be written, and a function
+ * record for the entries they store.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
 
+import type { FunctionInfo } from '../../src/instrument/types.ts';
 import { TransformCache } from '../../src/loader/cache.ts';
 
 const made: string[] = [];
@@ -28,3 +30,19 @@ export function unwritableCache(dir: string): { cache: TransformCache; errors: u
   const errors: unknown[] = [];
   return { cache: new TransformCache(path.join(blocker, 'cache'), (e) => errors.push(e)), errors };
 }
+
+/** A function record as the instrumenter writes it: `function f` at the top of line 1. */
+export const fn: FunctionInfo = {
+  index: 0,
+  name: 'f',
+  pos: 0,
+  kind: 'function',
+  async: false,
+  generator: false,
+  line: 1,
+  column: 0,
+  scope: [],
+  privates: [],
+  superAccess: false,
+  tracked: false,
+};
