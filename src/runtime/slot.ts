@@ -50,14 +50,12 @@ export function setFrameTracker(t: FrameTracker | null): void {
   tracker = t;
 }
 
+/** An empty cell; one descriptor for every module start (one definition per function). */
+const EMPTY = { value: null, writable: false, enumerable: false, configurable: true } as const;
+
 /** Defines (or changes) a gate cell: read-only to code, so that only the runtime changes it. */
 export function defineCell(name: string, gate: Gate | null): void {
-  Object.defineProperty(globalThis, name, {
-    value: gate,
-    writable: false,
-    enumerable: false,
-    configurable: true,
-  });
+  Object.defineProperty(globalThis, name, gate === null ? EMPTY : { ...EMPTY, value: gate });
 }
 
 export class Slot {
