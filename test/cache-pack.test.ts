@@ -14,14 +14,16 @@ import {
   SourceIndex,
   TransformCache,
   type CacheEntry,
-  type CacheStats,
   type FileStamp,
 } from '../src/loader/cache.ts';
-import type { LoaderStats } from '../src/loader/pipeline.ts';
-import { fn, tempDir, unwritableCache } from './helpers/cache.ts';
-import { fixture, repoRoot, runNode } from './helpers/node.ts';
-
-const register = path.join(repoRoot, 'src', 'loader', 'register.ts');
+import {
+  assertListRebuiltThenHealed,
+  fn,
+  runApp,
+  tempDir,
+  unwritableCache,
+} from './helpers/cache.ts';
+import { fixture } from './helpers/node.ts';
 
 const hash = 'a'.repeat(64);
 
@@ -353,28 +355,6 @@ describe('transform cache: packs in processes', () => {
     return app;
   }
 
-  interface AppReport {
-    values: number[];
-    functions: Record<string, { functions: string[] }>;
-    stats: Pick<LoaderStats, 'instrumented'> & { cache: CacheStats };
-  }
-
-  const runApp = async (app: string, dir: string): Promise<AppReport> => {
-    const result = await runNode(['--import', register, path.join(app, 'main.mjs')], {
-      env: {
-        LIVEPATCH_CACHE_DIR: dir,
-        LIVEPATCH_CACHE: undefined,
-        LIVEPATCH_INCLUDE: undefined,
-        LIVEPATCH_EXCLUDE: undefined,
-        LIVEPATCH_CACHE_INDEX: undefined,
-        LIVEPATCH_CACHE_INDEX_SETTLE_MS: '0',
-      },
-    });
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stderr, '');
-    return JSON.parse(result.stdout.trim().split('\n').pop()!) as AppReport;
-  };
-
   test('several processes writing one pack at once leave a whole one that serves everything', async () => {
     const app = makeApp(8);
     const dir = tempDir('pack-shared');
@@ -409,16 +389,7 @@ describe('transform cache: packs in processes', () => {
     bytes[idEnd + 4] = bytes[idEnd + 4]! ^ 0xff;
     fs.writeFileSync(file, bytes);
 
-    const damaged = await runApp(app, dir);
-    assert.deepEqual(damaged.values, cold.values, 'the code is served as it is');
-    assert.deepEqual(damaged.functions, cold.functions);
-    assert.equal(damaged.stats.instrumented, 1, 'rebuilt when the list was asked for');
-    assert.equal(damaged.stats.cache.invalid, 1);
-
-    const healed = await runApp(app, dir);
-    assert.deepEqual(healed.functions, cold.functions);
-    assert.equal(healed.stats.instrumented, 0);
-    assert.equal(healed.stats.cache.invalid, 0);
+    const healed = await assertListRebuiltThenHealed(app, dir, cold);
     assert.equal(healed.stats.cache.packHits, 3);
   });
 });

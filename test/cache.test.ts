@@ -24,10 +24,16 @@ import {
 import type { LoaderStats } from '../src/loader/pipeline.ts';
 import { slotsSpecifier, slotsUrlFor } from '../src/runtime/key.ts';
 import { registerModule, slotsModuleSource, table } from '../src/runtime/table.ts';
-import { fn, tempDir, unwritableCache } from './helpers/cache.ts';
-import { fixture, repoRoot, runNode, type RunNodeResult } from './helpers/node.ts';
-
-const register = path.join(repoRoot, 'src', 'loader', 'register.ts');
+import {
+  assertListRebuiltThenHealed,
+  cacheEnv,
+  fn,
+  register,
+  runApp,
+  tempDir,
+  unwritableCache,
+} from './helpers/cache.ts';
+import { fixture, runNode, type RunNodeResult } from './helpers/node.ts';
 
 const entry: CacheEntry = {
   format: 'commonjs',
@@ -329,17 +335,7 @@ function report(result: RunNodeResult): Report {
 describe('transform cache: processes', () => {
   const entryFile = fixture('loader', 'cache', 'main.mjs');
   const run = (cacheDir: string): Promise<RunNodeResult> =>
-    runNode(['--import', register, entryFile], {
-      env: {
-        LIVEPATCH_CACHE_DIR: cacheDir,
-        LIVEPATCH_CACHE: undefined,
-        LIVEPATCH_INCLUDE: undefined,
-        LIVEPATCH_EXCLUDE: undefined,
-        LIVEPATCH_CACHE_INDEX: undefined,
-        // The fixture files may have been checked out a moment ago.
-        LIVEPATCH_CACHE_INDEX_SETTLE_MS: '0',
-      },
-    });
+    runNode(['--import', register, entryFile], { env: cacheEnv(cacheDir) });
 
   test('a warm start instruments nothing: every module comes from the cache', async () => {
     const dir = tempDir('cache-warm');
@@ -500,43 +496,7 @@ async function withApp(
   }
 }
 
-interface AppReport {
-  values: unknown[];
-  functions: Record<string, { functions: string[] }>;
-  stats: Report['stats'];
-}
-
 describe('transform cache: serving unchanged files without reading them', () => {
-  const runApp = async (
-    app: string,
-    cacheDir: string,
-    env: Record<string, string | undefined> = {},
-    preload: string[] = [],
-  ): Promise<AppReport> => {
-    const result = await runNode(
-      [
-        ...preload.flatMap((p) => ['--import', p]),
-        '--import',
-        register,
-        path.join(app, 'main.mjs'),
-      ],
-      {
-        env: {
-          LIVEPATCH_CACHE_DIR: cacheDir,
-          LIVEPATCH_CACHE: undefined,
-          LIVEPATCH_INCLUDE: undefined,
-          LIVEPATCH_EXCLUDE: undefined,
-          LIVEPATCH_CACHE_INDEX: undefined,
-          LIVEPATCH_CACHE_INDEX_SETTLE_MS: '0',
-          ...env,
-        },
-      },
-    );
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stderr, '');
-    return JSON.parse(result.stdout.trim().split('\n').pop()!) as AppReport;
-  };
-
   test('an unchanged file is served from the index; an edited one is read again', async () => {
     await withApp('index-cache', async (app, dir) => {
       const cold = await runApp(app, dir);
@@ -633,16 +593,8 @@ describe('transform cache: serving unchanged files without reading them', () => 
       // Without the pack, which holds a copy of the entry (its own damage: cache-pack.test.ts).
       removePacks(dir);
 
-      const damaged = await runApp(app, dir);
-      assert.deepEqual(damaged.values, ['A1', 42], 'the code is served as it is');
-      assert.deepEqual(damaged.functions, cold.functions);
-      assert.equal(damaged.stats.instrumented, 1, 'rebuilt when the list was asked for');
-      assert.equal(damaged.stats.cache.invalid, 1);
-
-      const healed = await runApp(app, dir);
-      assert.deepEqual(healed.functions, cold.functions);
-      assert.equal(healed.stats.instrumented, 0);
-      assert.equal(healed.stats.cache.invalid, 0);
+      assert.deepEqual(cold.values, ['A1', 42]);
+      await assertListRebuiltThenHealed(app, dir, cold);
     });
   });
 });
