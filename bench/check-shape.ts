@@ -27,6 +27,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import vm from 'node:vm';
 
 import { lockstepSessions } from './lib/lockstep.ts';
 import { freshDir, loaderPaths, QUICK, REPO, runChild } from './lib/proc.ts';
@@ -102,6 +103,21 @@ const slowPath = new RegExp(
   'g',
 );
 const minimalSlowPath = (c: string): string => c.replace(slowPath, 'if($1!==null)throw 0;');
+// Parameter wrappers (docs/architecture.md, "Parameters"): a function whose parameters run code
+// gets plain parameters and calls its original parameter list and body as an arrow. Removing the
+// three generated pieces of an untracked wrapper (the opening with its check, the `=>`, the
+// call) gives back the original function, without its check.
+const wrapperOpen = new RegExp(
+  `/\\*${p}\\[\\*/\\([^)]*\\)(?:=>)?\\{const ${p}g=${cell};if\\(${p}g!==null\\)\\{(?:(?!/\\*\\]).)*?\\}return \\(/\\*\\]${p}\\*/`,
+  'g',
+);
+const wrapperArrow = new RegExp(`/\\*${p}\\[\\*/=>/\\*\\]${p}\\*/`, 'g');
+const wrapperCall = new RegExp(`/\\*${p}\\[\\*/\\)\\([^)]*\\)\\}/\\*\\]${p}\\*/`, 'g');
+const noWrappers = (c: string): string =>
+  c.replace(wrapperOpen, '').replace(wrapperArrow, '').replace(wrapperCall, '');
+// The `/*P[*/ … /*]P*/` markers around generated text (for Function.prototype.toString).
+const markers = new RegExp(`/\\*${p}\\[\\*/|/\\*\\]${p}\\*/`, 'g');
+const noMarkers = (c: string): string => c.replace(markers, '');
 // `edit: null` is the plain library itself, against the plain library: the harness's own bias.
 const VARIANTS: { name: string; edit: ((code: string) => string) | null }[] = [
   { name: 'A/A control', edit: null },
@@ -125,6 +141,17 @@ const VARIANTS: { name: string; edit: ((code: string) => string) | null }[] = [
         ),
   },
   { name: 'no check, no module accessor', edit: (c) => noModuleAccessor(noCheck(c)) },
+  { name: 'no wrappers', edit: noWrappers },
+  { name: 'no check, no wrappers', edit: (c) => noCheck(noWrappers(c)) },
+  {
+    name: 'no check, no wrappers, no module accessor',
+    edit: (c) => noModuleAccessor(noCheck(noWrappers(c))),
+  },
+  // What is left is the module header's `enter()` (which defines the gate cells).
+  {
+    name: 'header only',
+    edit: (c) => noMarkers(noModuleAccessor(noCheck(noWrappers(c)))),
+  },
 ];
 
 const SESSIONS = Number(argValue('--sessions') ?? 1);
@@ -144,10 +171,16 @@ for (const v of VARIANTS.filter((x) => only === undefined || only.includes(x.nam
     );
     continue;
   }
+  if (v.edit !== null && !compiles(v.name, code)) continue;
   const file = v.edit === null ? 'plain' : path.join(dir, `${v.name.replace(/\W+/g, '-')}.cjs`);
   if (v.edit !== null) fs.writeFileSync(file, code);
   if (inProcess) {
-    rows.push(await inProcessRow(v.name, file, code.length));
+    // A variant that fails at run time is reported and skipped: the other rows still print.
+    try {
+      rows.push(await inProcessRow(v.name, file, code.length));
+    } catch (err) {
+      console.error(`bench: check-shape: variant '${v.name}' failed: ${(err as Error).message}`);
+    }
     continue;
   }
   const r = await lockstepSessions<VariantResult>(
@@ -201,6 +234,19 @@ async function inProcessRow(name: string, file: string, size: number): Promise<R
     ratio: median(all),
     note: `${all.length} rounds, quartiles ${q(0.25)}–${q(0.75)}, sessions ${sessions.map((x) => x.toFixed(3)).join(' ')}; code ${(size / 1024).toFixed(0)} KB vs ${(source.length / 1024).toFixed(0)} KB`,
   };
+}
+
+/** An edit that breaks the syntax is a bug of the edit (the generated shape changed): say so. */
+function compiles(name: string, code: string): boolean {
+  try {
+    new vm.Script(`(function (exports, require, module, __filename, __dirname) {${code}\n})`);
+    return true;
+  } catch (err) {
+    console.error(
+      `bench: check-shape: variant '${name}' does not compile (${(err as Error).message}); skipped`,
+    );
+    return false;
+  }
 }
 
 function argValue(flag: string): string | undefined {
