@@ -331,6 +331,76 @@ describe('call semantics', () => {
       assert.deepEqual(log, ['y', 'arr']);
     },
   );
+  bothFormats(
+    'parameters that run code run in the body, after the check: no wrapper, same length, text and errors',
+    `
+    export const log = [];
+    function effect(tag) { log.push(tag); return tag; }
+    export function emit(list, start = 0, count = list ? list.length - start : effect('count')) { return ['orig', start, count]; }
+    export function opts({ a, b = effect('b') } = {}, [c] = [effect('c')], ...[d]) { return ['orig', a, b, c, d]; }
+    export class K { constructor({ p }, q = p * 2) { this.v = [p, q]; } }
+    var y = 'outer';
+    export function shadowed(x = y) { var y = 'body'; return x; }
+    export function tdz(a = b, b = 1) { return [a, b]; }
+    `,
+    (m) => {
+      const log = m.exports['log'] as unknown as string[];
+      const emit = m.exports['emit']!;
+      const opts = m.exports['opts']!;
+      const K = m.exports['K'] as unknown as new (o: unknown, q?: unknown) => { v: unknown };
+      // Unpatched, everything runs as written, in order, with the same errors.
+      assert.deepEqual(emit([1, 2, 3], 1), ['orig', 1, 2]);
+      assert.deepEqual(emit(null), ['orig', 0, 'count']);
+      assert.deepEqual(opts(), ['orig', undefined, 'b', 'c', undefined]);
+      assert.deepEqual(opts({ a: 1, b: 2 }, [3], 4), ['orig', 1, 2, 3, 4]);
+      assert.deepEqual(log, ['count', 'b', 'c']);
+      assert.throws(() => opts(null), TypeError);
+      assert.deepEqual(new K({ p: 2 }).v, [2, 4]);
+      assert.throws(() => new K(undefined), TypeError);
+      assert.equal(m.exports['shadowed']!(), 'outer');
+      assert.throws(() => m.exports['tdz']!(), ReferenceError);
+      assert.deepEqual(m.exports['tdz']!(0), [0, 1]);
+      assert.deepEqual(
+        [emit.length, opts.length, K.length, m.exports['tdz']!.length],
+        [1, 0, 1, 0],
+      );
+      // No per-call wrapper: the original parameter list stays, with placeholders.
+      const code = m.result.code;
+      assert.doesNotMatch(code, /function emit\/\*/);
+      assert.match(code, /function emit\(list, start\/\*\$lp_\[\*\/=void 0/);
+      assert.doesNotMatch(code, /function opts\/\*/);
+      // A default that reads a name the body declares, or a later parameter, keeps the wrapper.
+      assert.match(code, /function shadowed\/\*\$lp_\[\*\/\(\)\{/);
+      assert.match(code, /function tdz\/\*\$lp_\[\*\/\(\)\{/);
+      assert.equal(
+        emit.toString(),
+        "function emit(list, start = 0, count = list ? list.length - start : effect('count')) { return ['orig', start, count]; }",
+      );
+      assert.equal(
+        opts.toString(),
+        "function opts({ a, b = effect('b') } = {}, [c] = [effect('c')], ...[d]) { return ['orig', a, b, c, d]; }",
+      );
+      log.length = 0;
+      const r = [
+        patch(m, 'emit', (list: unknown, start = 'S', count = 'C') => [
+          'patched',
+          list,
+          start,
+          count,
+        ]),
+        patch(m, 'opts', (...args: unknown[]) => ['patched', args.length]),
+        patch(m, 'K#constructor', function (this: { v: unknown }, o: unknown) {
+          this.v = ['patched', o];
+        }),
+      ];
+      assert.deepEqual(emit(null), ['patched', null, 'S', 'C']);
+      assert.deepEqual(opts(null), ['patched', 1], 'the original no longer destructures null');
+      assert.deepEqual(new K(undefined).v, ['patched', undefined]);
+      assert.deepEqual(log, [], "the original's defaults never ran");
+      for (const x of r) x.remove();
+      assert.deepEqual(emit(null, 5), ['orig', 5, 'count']);
+    },
+  );
 });
 
 describe('function kinds', () => {

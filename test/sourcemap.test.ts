@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 
 import MagicString from 'magic-string';
 
+import { instrument } from '../src/instrument/transform.ts';
 import type { SourceMapV3 } from '../src/instrument/types.ts';
 import {
   composeMaps,
@@ -146,6 +147,23 @@ describe('source maps: helpers', () => {
     const col = final.split('\n')[genLine - 1]!.indexOf('b =');
     const [mapped] = mapPositions([{ line: genLine, column: col }], composed);
     assert.deepEqual(mapped, { line: 2, column: 4 });
+  });
+
+  test('a default parameter moved into the body maps back to its place in the parameter list', () => {
+    const source =
+      "function f(\n  a,\n  b = (() => { throw new Error('marker'); })(),\n) {\n  return a;\n}\n";
+    const out = instrument(source, {
+      url: 'file:///m.js',
+      format: 'commonjs',
+      filename: '/m.js',
+    });
+    const lines = out.code.split('\n');
+    const line = lines.findIndex((l) => l.includes("new Error('marker')"));
+    assert.ok(line > 0, 'the default moved');
+    assert.ok(lines[line]!.indexOf('if(b===void 0)b') !== -1, 'into the body');
+    const column = lines[line]!.indexOf('new Error');
+    const [mapped] = mapPositions([{ line: line + 1, column }], out.map!);
+    assert.deepEqual(mapped, { line: 3, column: source.split('\n')[2]!.indexOf('new Error') });
   });
 
   test('mapPositions maps function starts of compiled TypeScript back to the .ts file', () => {

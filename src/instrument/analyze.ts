@@ -44,6 +44,8 @@ class Scope {
   fn: FoundFunction | null = null;
   /** A var/function name clash that makes wrapping the body in a block unsafe. */
   blockConflict: string | null = null;
+  /** For function scopes, once the body is walked: the names the body declares at its top level. */
+  bodyNames: Set<string> | null = null;
   readonly kind: 'module' | 'function' | 'block' | 'class' | 'catch' | 'fname';
   readonly parent: Scope | null;
   constructor(kind: Scope['kind'], parent: Scope | null) {
@@ -99,6 +101,13 @@ export interface FoundFunction {
    * which V8 folds to a constant (an import binding: 1.4–2.0x on tiny hot functions, bench/codegen.ts).
    */
   early: boolean;
+  /**
+   * Its parameter list can run in its body instead (docs/architecture.md, "Parameters"): what
+   * the parameters' defaults and patterns refer to is neither declared by the body nor bound by
+   * the same or a later parameter (a temporal dead zone the body would not have), nor is it
+   * `arguments` or `eval`.
+   */
+  paramsMovable: boolean;
   /** The function's own `return` statements (not those of nested functions). */
   readonly returns: Node[];
   /**
@@ -203,6 +212,7 @@ class Analyzer {
       scope.blockConflict ??= name;
     }
     if (existing === undefined || kind === 'function') scope.names.set(name, { kind });
+    scope.bodyNames?.add(name);
   }
 
   private declarePattern(pattern: Node | null, scope: Scope, kind: BindingKind, ctx: Ctx): void {
@@ -790,6 +800,7 @@ class Analyzer {
       usesNewTarget: false,
       usesSuper: false,
       early: false,
+      paramsMovable: false,
       returns: [],
       runsOnExit: false,
     };
@@ -811,8 +822,19 @@ class Analyzer {
       inFunction: arrow ? ctx.inFunction : true,
       annexB: ctx.annexB,
     };
-    for (const p of list(node, 'params')) this.declarePattern(p, scope, 'param', inner);
+    // What each parameter refers to (its defaults, computed keys and the functions in them).
+    const paramRefs: string[][] = [];
+    for (const p of list(node, 'params')) {
+      const refs = this.refs.length;
+      const writes = this.writes.length;
+      this.declarePattern(p, scope, 'param', inner);
+      paramRefs.push([
+        ...this.refs.slice(refs).map((r) => r.name),
+        ...this.writes.slice(writes).map((w) => w.name),
+      ]);
+    }
     const body = field(node, 'body')!;
+    scope.bodyNames = new Set();
     if (body.type === 'BlockStatement') {
       // The body's top-level declarations share the function scope (names cannot clash with
       // parameters except through var/function, which is what the spec merges as well).
@@ -820,6 +842,7 @@ class Analyzer {
     } else {
       this.expr(body, inner);
     }
+    found.paramsMovable = paramsMovable(list(node, 'params'), paramRefs, scope.bodyNames);
     const own = scope.names.get('arguments');
     if (!arrow && own !== undefined && own.kind !== 'var') {
       found.refusal =
@@ -1139,5 +1162,43 @@ function markArguments(from: Scope): void {
       s.fn.usesArguments = true;
       return;
     }
+  }
+}
+
+/** See FoundFunction.paramsMovable. */
+function paramsMovable(
+  params: readonly Node[],
+  refs: readonly (readonly string[])[],
+  bodyNames: ReadonlySet<string>,
+): boolean {
+  const boundFrom = params.map((p) => new Set(patternNames(p)));
+  return refs.every((names, i) =>
+    names.every(
+      (name) =>
+        name !== 'eval' &&
+        !bodyNames.has(name) &&
+        !boundFrom.slice(i).some((bound) => bound.has(name)),
+    ),
+  );
+}
+
+/** The names a parameter (pattern) binds. */
+function patternNames(p: Node | null): string[] {
+  if (p === null) return [];
+  switch (p.type) {
+    case 'Identifier':
+      return [str(p, 'name')!];
+    case 'AssignmentPattern':
+      return patternNames(field(p, 'left'));
+    case 'RestElement':
+      return patternNames(field(p, 'argument'));
+    case 'ArrayPattern':
+      return list(p, 'elements').flatMap(patternNames);
+    case 'ObjectPattern':
+      return list(p, 'properties').flatMap((prop) =>
+        patternNames(prop.type === 'RestElement' ? field(prop, 'argument') : field(prop, 'value')),
+      );
+    default:
+      return [];
   }
 }

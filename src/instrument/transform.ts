@@ -21,7 +21,7 @@ import type {
 import { RUNTIME_KEY, slotsSpecifier } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 16;
+export const TRANSFORM_VERSION = 17;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -80,7 +80,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     plans.set(f, plan);
     // Frame tracking wraps the body in try/finally; a wrapper's inner function has a body of its
     // own, so only the in-body form cares about declarations that a block would reject.
-    const conflict = plan === 'body' ? f.scope.blockConflict : null;
+    const conflict = plan === 'body' || plan === 'params-in-body' ? f.scope.blockConflict : null;
     const tracked = (f.async || f.generator) && conflict === null;
     const untrackedReason =
       (f.async || f.generator) && conflict !== null
@@ -182,6 +182,8 @@ class Generator {
   private readonly out: MagicString;
   /** Global name prefix of this module's gate cells (see cellPrefix). */
   private readonly cells: string;
+  /** Parameter ranges moved into bodies so far (they number the toString markers). */
+  private moved = 0;
   constructor(p: string, cells: string, source: string, out: MagicString) {
     this.p = p;
     this.cells = cells;
@@ -271,6 +273,8 @@ class Generator {
       return;
     }
 
+    if (plan === 'params-in-body') this.moveParams(params, this.checkOffset(body).at);
+
     // What the replacement receives. Naming `arguments` makes V8 materialize the arguments object
     // on every call in every tier below TurboFan: measured 1.70x on acorn, 1.00x without it
     // (docs/benchmarks.md, check shape). So the check forwards the declared parameters, and
@@ -337,6 +341,14 @@ class Generator {
       this.out.appendLeft(body.end, `${open})${byReturns ? ')' : ''}${endText}}${close}`);
       return;
     }
+    const { at, needsSemicolon } = this.checkOffset(body);
+    this.out.appendLeft(at, `${open}${needsSemicolon ? ';' : ''}${check}${close}`);
+    if (byReturns) this.out.appendLeft(body.end - 1, `${open}${endText}${leave('')}${close}`);
+    else if (tracked) this.out.appendLeft(body.end - 1, `${open}${finallyText}${close}`);
+  }
+
+  /** Where a block body's check goes: after its directives (`"use strict"` and the like). */
+  private checkOffset(body: Node): { at: number; needsSemicolon: boolean } {
     let at = body.start + 1;
     let needsSemicolon = false;
     for (const stmt of list(body, 'body')) {
@@ -344,9 +356,50 @@ class Generator {
       at = stmt.end;
       needsSemicolon = this.source.charCodeAt(stmt.end - 1) !== 59; /* ; */
     }
-    this.out.appendLeft(at, `${open}${needsSemicolon ? ';' : ''}${check}${close}`);
-    if (byReturns) this.out.appendLeft(body.end - 1, `${open}${endText}${leave('')}${close}`);
-    else if (tracked) this.out.appendLeft(body.end - 1, `${open}${finallyText}${close}`);
+    return { at, needsSemicolon };
+  }
+
+  /**
+   * Moves the parameters that run code (every default and pattern) into the body at `at`, after the check, as statements that do what the
+   * parameter list did, in its order: `if(x===void 0)x = d;` for a default and
+   * `var {a, b}=$lp_q0;` for a pattern, which the list then binds to a plain placeholder. A moved
+   * default leaves `=void 0` behind, so the function's `length` and its non-simple parameter
+   * list stay as they were. Only original text moves (magic-string keeps its source mappings);
+   * `/*P@j*\/` marks where region `/*P{j*\/ … /*P}j*\/` came from, for Function.prototype.toString
+   * (../runtime/tostring.ts). Analysis (FoundFunction.paramsMovable) has ruled out what the move
+   * would change: names the body declares, temporal dead zones, `arguments`.
+   */
+  private moveParams(params: Node[], at: number): void {
+    const { p, open, close } = this;
+    const mark = (c: '@' | '{' | '}', j: number): string => `/*${p}${c}${j}*/`;
+    // Ranges moved to one offset land in the order they are moved.
+    for (const q of params) {
+      if (q.type === 'Identifier') continue;
+      const left = q.type === 'AssignmentPattern' ? field(q, 'left')! : null;
+      const target = left ?? q;
+      const pattern = target.type === 'RestElement' ? field(target, 'argument')! : target;
+      const named = pattern.type === 'Identifier';
+      if (named && left === null) continue; // `...rest`
+      const x = named ? str(pattern, 'name')! : `${p}q${this.moved}`;
+      const jPattern = named ? -1 : this.moved++;
+      const jDefault = left === null ? -1 : this.moved++;
+      // What stays in the list: the placeholder, then `=void 0` where a default was.
+      const stays = `${named ? '' : `${open}${x}${close}${mark('@', jPattern)}`}${left === null ? '' : `${open}=void 0${close}${mark('@', jDefault)}`}`;
+      this.out.appendLeft(named ? left!.end : pattern.start, stays);
+      if (left !== null) {
+        this.out.prependRight(
+          left.end,
+          `${open}if(${x}===void 0)${x}${close}${mark('{', jDefault)}`,
+        );
+        this.out.appendLeft(q.end, `${mark('}', jDefault)}${open};${close}`);
+        this.out.move(left.end, q.end, at);
+      }
+      if (!named) {
+        this.out.prependRight(pattern.start, `${open}var ${close}${mark('{', jPattern)}`);
+        this.out.appendLeft(pattern.end, `${mark('}', jPattern)}${open}=${x};${close}`);
+        this.out.move(pattern.start, pattern.end, at);
+      }
+    }
   }
 
   /** Offset after whitespace and comments from `from`. */
@@ -509,7 +562,12 @@ class Generator {
 }
 
 /** How a function's entry check is put in (see instrumentFunction). */
-type Plan = 'body' | 'arrow-wrapper' | 'function-wrapper';
+/**
+ * Where a function's check goes (docs/architecture.md, "Parameters"): in its body; in its body
+ * with the parameters that run code moved there after it (`params-in-body`); or in a wrapper
+ * that calls the original parameter list and body as an arrow.
+ */
+type Plan = 'body' | 'params-in-body' | 'arrow-wrapper' | 'function-wrapper';
 
 const CONTEXTUAL = new Set([
   'eval',
@@ -542,10 +600,13 @@ function planFor(f: FoundFunction, source: string): Plan {
       if (q.type === 'Identifier') earlier.add(str(q, 'name')!);
       continue;
     }
-    if (q.type !== 'AssignmentPattern') return 'function-wrapper';
-    const left = field(q, 'left')!;
-    if (left.type !== 'Identifier' || !isPure(field(q, 'right')!, earlier, source, f))
-      return 'function-wrapper';
+    const left = q.type === 'AssignmentPattern' ? field(q, 'left')! : null;
+    if (left?.type !== 'Identifier' || !isPure(field(q, 'right')!, earlier, source, f))
+      // A tracked function's body goes into a block (try/finally), where some declarations
+      // clash (FoundFunction.scope.blockConflict); a wrapper's body is a function of its own.
+      return f.paramsMovable && !f.usesArguments && f.scope.blockConflict === null
+        ? 'params-in-body'
+        : 'function-wrapper';
     earlier.add(str(left, 'name')!);
   }
   return 'body';

@@ -5,9 +5,33 @@
  */
 const MARKER = /\/\*(\$lp\d*_)\[\*\/|\/\*\](\$lp\d*_)\*\//g;
 const HINT = /\/\*(\$lp\d*_)\[\*\/|\/\*\](\$lp\d*_)\*\//;
+/** `/*P@j*\/`: original text `/*P{j*\/ … /*P}j*\/` was moved from here (parameters run in the body). */
+const MOVED_FROM = /\/\*(\$lp\d*_)@(\d+)\*\//;
 
-/** Removes generated regions; a function's text may start or end inside one. */
+/** Puts moved parameter text back where it came from, innermost moves inside outer ones too. */
+export function restoreMoved(text: string): string {
+  for (let m = MOVED_FROM.exec(text); m !== null; m = MOVED_FROM.exec(text)) {
+    const open = `/*${m[1]}{${m[2]}*/`;
+    const close = `/*${m[1]}}${m[2]}*/`;
+    const from = text.indexOf(open);
+    const to = from === -1 ? -1 : text.indexOf(close, from);
+    let moved = '';
+    if (to !== -1) {
+      moved = text.slice(from + open.length, to);
+      text = text.slice(0, from) + text.slice(to + close.length);
+    }
+    // The mark sits before the region in the text (parameters precede the body).
+    text = text.replace(m[0], () => moved);
+  }
+  return text;
+}
+
+/**
+ * Removes generated regions (after putting moved parameter text back); a function's text may
+ * start or end inside one.
+ */
 export function stripGenerated(text: string): string {
+  if (MOVED_FROM.test(text)) text = restoreMoved(text);
   MARKER.lastIndex = 0;
   let out = '';
   let pos = 0;
@@ -38,7 +62,9 @@ export function installToString(): void {
     toString(this: unknown): string {
       if (this === toString) return 'function toString() { [native code] }';
       const text = native.call(this);
-      return text.includes('$lp') && HINT.test(text) ? stripGenerated(text) : text;
+      return text.includes('$lp') && (HINT.test(text) || MOVED_FROM.test(text))
+        ? stripGenerated(text)
+        : text;
     },
   }.toString;
   Object.defineProperty(Function.prototype, 'toString', {
