@@ -1,17 +1,32 @@
 /**
  * Instrumented-but-unpatched vs plain on CPU-heavy real library workloads (acorn, magic-string,
- * typescript, prettier, eslint from the repository's node_modules). A plain `node` process and a
- * `node --import register.js` process (LIVEPATCH_INCLUDE=node_modules: every function of the
- * library and its dependencies has an entry check, nothing is patched) run the same harness
- * (bench/child/workload.mjs); after a warm-up they take turns round by round (bench/lib/lockstep.ts)
- * and each round's CPU time per operation is compared with the neighbouring round of the other
- * process. The ratio is the median over all round pairs of all sessions (fresh process pairs).
+ * typescript, prettier, eslint from the repository's node_modules).
  *
- * `node bench/workloads.ts [--quick] [--workload acorn,eslint] [--sessions n]
+ * By default both run in one process (bench/child/workload.mjs `inprocess`): the process runs
+ * under the loader with LIVEPATCH_INCLUDE set to a twin of the repository's node_modules (hard
+ * links in bench/.build/twin), so the library loaded from the twin has an entry check in every
+ * function while the same library loaded from the repository stays plain. The two take turns,
+ * a block of operations each, a young-generation GC before each block, on `--single-threaded` V8 (no
+ * background thread charges CPU time to whichever side is running). Both sides share the
+ * process's GC regime, tiering and the machine's moment, which a pair of processes does not:
+ * on this machine process pairs spread by ±15% between sessions, more than the 2% target. An
+ * A/A control (the twin loaded plain) measures the method's own bias, in the notes.
+ *
+ * `--separate` measures the old way instead: a plain `node` process and a `node --import
+ * register.js` process (LIVEPATCH_INCLUDE=node_modules) run the same harness; after a warm-up
+ * they take turns round by round (bench/lib/lockstep.ts) and each round's CPU time per operation
+ * is compared with the neighbouring round of the other process. It also sees what the loader's
+ * presence costs a whole process (the http benchmark's "loader only" rows measure that).
+ *
+ * `node bench/workloads.ts [--quick] [--workload acorn,eslint] [--sessions n] [--separate]
  *    [--env K=V,K2=V2] [--node-args "--flag"]` (the last two for experiments)
  */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
 import { lockstepSessions } from './lib/lockstep.ts';
-import { QUICK, fmt, freshDir, runChild } from './lib/proc.ts';
+import { BENCH_DIR, QUICK, REPO, fmt, freshDir, runChild } from './lib/proc.ts';
 import { median, ratioTarget, report, spread, type Row } from './report.ts';
 
 interface WorkloadResult {
@@ -33,7 +48,9 @@ const ALL: { name: string; label: string }[] = [
 
 const only = argValue('--workload')?.split(',');
 const selected = ALL.filter((w) => only === undefined || only.includes(w.name));
+const SEPARATE = process.argv.includes('--separate');
 const SESSIONS = Number(argValue('--sessions') ?? (QUICK ? 1 : 3));
+const IN_PROCESS_ROUNDS = QUICK ? 10 : 30;
 const WARMUP_MS = QUICK ? 1000 : 2500;
 const ROUNDS = QUICK ? 4 : 6;
 const ROUND_MS = QUICK ? 300 : 400;
@@ -45,7 +62,12 @@ const env = { LIVEPATCH_INCLUDE: 'node_modules', LIVEPATCH_CACHE_DIR: cacheDir, 
 const nodeArgs = argValue('--node-args')?.split(' ') ?? [];
 
 const rows: Row[] = [];
+const twin = SEPARATE ? null : makeTwin();
 for (const w of selected) {
+  if (twin !== null) {
+    rows.push(await inProcessRow(w, twin));
+    continue;
+  }
   // Fill the transform cache first (a cold instrumenting start is the load benchmark's matter).
   const primed = await runChild<WorkloadResult>('workload.mjs', [w.name, '0', '1', '1'], {
     instrumented: true,
@@ -88,7 +110,90 @@ for (const w of selected) {
     note: `${fmt(info.functions, 0)} functions in ${info.modules} module${info.modules === 1 ? '' : 's'} instrumented; ${r.ratios.length} round pairs, sessions ${r.sessionRatios.map((x) => x.toFixed(3)).join(' ')}, wall-time ratio ${median(r.wallRatios).toFixed(3)}`,
   });
 }
-report('Instrumented, unpatched vs plain: library workloads (CPU time per operation)', rows);
+report(
+  `Instrumented, unpatched vs plain: library workloads (CPU time per operation${twin !== null ? ', in one process' : ''})`,
+  rows,
+);
+
+interface InProcessResult {
+  ratios: number[];
+  opsPerBlock: number;
+  msPerOp: number;
+  instrumentation: { modules: number; functions: number; refused: number };
+}
+
+/**
+ * A twin of the repository's node_modules: the same files under another path (hard links, so
+ * it costs neither time nor space), which Node loads as other modules. `importer.mjs` beside it
+ * gives ES module resolution a parent inside the twin.
+ */
+function makeTwin(): string {
+  const dir = path.join(BENCH_DIR, '.build', 'twin');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const linked = spawnSync('cp', ['-al', path.join(REPO, 'node_modules'), dir], {
+    encoding: 'utf8',
+  });
+  // Hard links need cp from GNU coreutils (or BSD's -l) and one file system: otherwise copy.
+  if (linked.status !== 0)
+    fs.cpSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
+  fs.writeFileSync(
+    path.join(dir, 'importer.mjs'),
+    'export default (specifier) => import(specifier);\n',
+  );
+  return dir;
+}
+
+/** One workload, plain and instrumented in one process: sessions, then one A/A control. */
+async function inProcessRow(w: { name: string; label: string }, twinDir: string): Promise<Row> {
+  const run = async (include: string): Promise<InProcessResult> =>
+    (
+      await runChild<InProcessResult>(
+        'workload.mjs',
+        [w.name, 'inprocess', String(IN_PROCESS_ROUNDS), twinDir],
+        {
+          instrumented: true,
+          env: { ...env, LIVEPATCH_INCLUDE: include },
+          nodeArgs: ['--expose-gc', '--single-threaded', ...nodeArgs],
+          timeoutMs: 600_000,
+        },
+      )
+    ).result;
+  const all: number[] = [];
+  const sessions: number[] = [];
+  const plainMs: number[] = [];
+  let info: InProcessResult['instrumentation'] | null = null;
+  for (let i = 0; i < SESSIONS; i++) {
+    const r = await run(path.join(twinDir, 'node_modules'));
+    if (r.instrumentation.functions === 0)
+      throw new Error(`bench: ${w.name}: nothing was instrumented`);
+    info = r.instrumentation;
+    all.push(...r.ratios);
+    sessions.push(median(r.ratios));
+    plainMs.push(r.msPerOp);
+    console.error(
+      `  ${w.name} session ${i + 1}: ratio ${median(r.ratios).toFixed(3)} (rounds ${spread(r.ratios)}, ${r.opsPerBlock} ops per block)`,
+    );
+  }
+  // The A/A control: the twin is loaded but matches no include rule, so both sides are plain.
+  const control = median((await run(path.join(twinDir, 'none'))).ratios);
+  console.error(`  ${w.name} A/A control: ${control.toFixed(3)}`);
+  const ratio = median(all);
+  const sorted = [...all].sort((a, b) => a - b);
+  const q = (f: number): string => sorted[Math.floor(f * (sorted.length - 1))]!.toFixed(3);
+  const base = median(plainMs);
+  return {
+    name: w.label,
+    value: `${(base * ratio).toFixed(2)} ms/op`,
+    baseline: `${base.toFixed(2)} ms/op plain`,
+    ratio,
+    ...ratioTarget(ratio, TARGET),
+    note: `${fmt(info!.functions, 0)} functions in ${info!.modules} module${info!.modules === 1 ? '' : 's'} instrumented; ${all.length} rounds in one process, quartiles ${q(0.25)}–${q(0.75)}, sessions ${sessions.map((x) => x.toFixed(3)).join(' ')}; A/A control ${control.toFixed(3)}`,
+  };
+}
 
 function parseEnv(spec: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};

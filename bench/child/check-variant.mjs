@@ -4,8 +4,7 @@
 // livepatch's runtime (bench/.build/dist) under the library's URL, as the loader would, before
 // it is required.
 // `… inprocess <rounds>` loads the plain library too, in the same process, and alternates
-// operations between the two (a full GC before each timed block, so that each side pays for its
-// own garbage): both sides share the process's GC regime, tiering and machine, which a pair of
+// blocks of operations between the two (common.mjs, alternate): both sides share the process's GC regime, tiering and machine, which a pair of
 // processes does not. `plain` then loads a second copy of the plain library (the A/A control).
 // Prints `RESULT {ratios}` (variant / plain CPU time per round).
 import fs from 'node:fs';
@@ -13,7 +12,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { emit, libraryOps, serveLockstep } from './common.mjs';
+import { alternate, emit, libraryOps, serveLockstep } from './common.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const [target, file, metaFile] = process.argv.slice(2);
@@ -56,33 +55,7 @@ const op = t.op(lib);
 
 if (inProcess) {
   const base = t.op(require(libFile));
-  const rounds = Number(process.argv[6]);
-  const gc = globalThis.gc;
-  if (typeof gc !== 'function') throw new Error('check-variant inprocess needs --expose-gc');
-  const opsPerRound = 4;
-  const timed = (f) => {
-    gc();
-    const c = process.cpuUsage();
-    for (let i = 0; i < opsPerRound; i++) f();
-    const d = process.cpuUsage(c);
-    return d.user + d.system;
-  };
-  for (let i = 0; i < 50; i++) {
-    base();
-    op();
-  }
-  const ratios = [];
-  for (let r = 0; r < rounds; r++) {
-    // Which side goes first flips every round.
-    if (r % 2 === 0) {
-      const b = timed(op);
-      ratios.push(b / timed(base));
-    } else {
-      const a = timed(base);
-      ratios.push(timed(op) / a);
-    }
-  }
-  emit({ ratios });
+  emit(await alternate(base, op, { rounds: Number(process.argv[6]) }));
   process.exit(0);
 }
 

@@ -59,6 +59,56 @@ async function runner(op) {
 }
 
 /**
+ * Two versions of one operation in this process, taking turns: `base` (the plain library) and
+ * `op` (its other copy). Both warm up for `warmupMs` each, alternating; then each of `rounds`
+ * rounds times one block of each (which goes first flips every round), a young-generation GC
+ * before every block so that each side pays for its own short-lived garbage. (Not a full GC: after
+ * a forced full GC the next operations of acorn ran 2.5-4x slower, on both Node 22 and 26, which
+ * measured that recovery rather than the code.) A block is as many operations as take the
+ * plain side about `blockMs` of CPU time. Needs `--expose-gc`. Returns each round's ratio
+ * (op / base CPU time), the operations per block and the plain side's CPU ms per operation.
+ */
+export async function alternate(base, op, { rounds, warmupMs = 2500, blockMs = 150 }) {
+  const gc = globalThis.gc;
+  if (typeof gc !== 'function') throw new Error('alternate() needs node --expose-gc');
+  const call = async (f) => {
+    const r = f();
+    if (r !== null && typeof r === 'object' && typeof r.then === 'function') await r;
+  };
+  const t0 = performance.now();
+  while (performance.now() - t0 < 2 * warmupMs) {
+    await call(base);
+    await call(op);
+  }
+  const c0 = cpuMs();
+  for (let i = 0; i < 3; i++) await call(base);
+  const perOp = (cpuMs() - c0) / 3;
+  const opsPerBlock = Math.max(1, Math.ceil(blockMs / perOp));
+  const timed = async (f) => {
+    gc({ type: 'minor' });
+    const c = cpuMs();
+    for (let i = 0; i < opsPerBlock; i++) await call(f);
+    return cpuMs() - c;
+  };
+  const ratios = [];
+  const plain = [];
+  for (let r = 0; r < rounds; r++) {
+    let a;
+    let b;
+    if (r % 2 === 0) {
+      b = await timed(op);
+      a = await timed(base);
+    } else {
+      a = await timed(base);
+      b = await timed(op);
+    }
+    ratios.push(b / a);
+    plain.push(a / opsPerBlock);
+  }
+  return { ratios, opsPerBlock, msPerOp: median(plain) };
+}
+
+/**
  * Steady-state cost per operation, measured by the child alone: runs `op` for `warmupMs`, then
  * `rounds` rounds of at least `roundMs` each. Returns the median round's CPU milliseconds per
  * operation (`msPerOp`) and wall milliseconds per operation (`wallPerOp`), with every round.
