@@ -6,7 +6,7 @@
  * under the loader with LIVEPATCH_INCLUDE set to a twin of the repository's node_modules (hard
  * links in bench/.build/twin), so the library loaded from the twin has an entry check in every
  * function while the same library loaded from the repository stays plain. The two take turns,
- * a block of operations each, a young-generation GC before each block, on `--single-threaded` V8 (no
+ * a block of operations each, a full GC before each block, on `--single-threaded` V8 (no
  * background thread charges CPU time to whichever side is running). Both sides share the
  * process's GC regime, tiering and the machine's moment, which a pair of processes does not:
  * on this machine process pairs spread by ±15% between sessions, more than the 2% target. An
