@@ -63,12 +63,8 @@ async function runner(op) {
  * `op` (its other copy). Both warm up for `warmupMs` each, alternating; then each of `rounds`
  * rounds times one block of each (which goes first flips every round), a full GC before every
  * block so that each side pays for its own garbage. With only a young-generation GC instead, the
- * old-generation collections land in either side's blocks at random: typescript's A/A control
- * then spread over 0.75-1.17 (quartiles), against 0.97-1.02. The full GC has a cost of its own:
- * the operations right after it ran 2.5-4x slower in a probe on acorn (both majors), so the
- * ratio is that of a process recovering from full GCs, not of an undisturbed one. A block is as many operations as take the
- * plain side about `blockMs` of CPU time. Needs `--expose-gc`. Returns each round's ratio
- * (op / base CPU time), the operations per block and the plain side's CPU ms per operation.
+ * old-generation collections land in either side's blocks at random and typescript's A/A control
+ * became too wide to read 2% (docs/benchmarks.md, "In-process gauge").
  */
 export async function alternate(base, op, { rounds, warmupMs = 2500, blockMs = 150 }) {
   const gc = globalThis.gc;
