@@ -834,7 +834,10 @@ class Analyzer {
       ]);
     }
     const body = field(node, 'body')!;
-    scope.bodyNames = new Set();
+    // Only parameters that run code may move into the body (FoundFunction.paramsMovable): the
+    // body's names are collected for those functions alone.
+    const simple = list(node, 'params').every((p) => p.type === 'Identifier');
+    if (!simple) scope.bodyNames = new Set();
     if (body.type === 'BlockStatement') {
       // The body's top-level declarations share the function scope (names cannot clash with
       // parameters except through var/function, which is what the spec merges as well).
@@ -842,7 +845,8 @@ class Analyzer {
     } else {
       this.expr(body, inner);
     }
-    found.paramsMovable = paramsMovable(list(node, 'params'), paramRefs, scope.bodyNames);
+    found.paramsMovable =
+      !simple && paramsMovable(list(node, 'params'), paramRefs, scope.bodyNames!);
     const own = scope.names.get('arguments');
     if (!arrow && own !== undefined && own.kind !== 'var') {
       found.refusal =
