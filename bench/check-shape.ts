@@ -8,6 +8,7 @@
  *   no arguments   the gate call does not forward `...arguments`
  *   no scope       the gate call passes `undefined` instead of the scope accessor arrow
  *   no module accessor  the header does not register the module accessor
+ *   no scope writes  the accessors keep their read cases only
  *   minimal slow path  only the fast test stays; the gate call becomes `throw 0` (what the
  *                  bytes of the slow path cost through V8's inlining budgets)
  *   no check       the module header only, no entry checks
@@ -96,6 +97,13 @@ const noArguments = (c: string): string => c.replaceAll(',...arguments);if(', ')
 const noScope = (c: string): string => c.replace(scope, 'undefined');
 const noCheck = (c: string): string => c.replace(check, '').replace(exprCheck, `{return(/*]${P}*/`);
 const noModuleAccessor = (c: string): string => c.replace(moduleAccessor, '');
+// The accessors' write cases (`if(o===1)switch(n){case"x":return x=v;…}`): what it costs that
+// a variable a replacement may assign is one V8 cannot treat as never assigned.
+const scopeWrites = new RegExp(
+  `if\\((?:${p})?o===1\\)switch\\((?:${p})?n\\)\\{(?:case"[^"]+":return [\\w$]+=(?:${p})?v;?)+\\}`,
+  'g',
+);
+const noScopeWrites = (c: string): string => c.replace(scopeWrites, '');
 // Only the fast test stays; the call that would run a replacement is cut to `throw 0`: what the
 // bytecode size of the slow path costs (V8's inlining budgets count every byte of a function).
 const slowPath = new RegExp(
@@ -125,6 +133,7 @@ const VARIANTS: { name: string; edit: ((code: string) => string) | null }[] = [
   { name: 'no arguments', edit: noArguments },
   { name: 'no scope accessor', edit: noScope },
   { name: 'no module accessor', edit: noModuleAccessor },
+  { name: 'no scope writes', edit: noScopeWrites },
   { name: 'no arguments, no module accessor', edit: (c) => noModuleAccessor(noArguments(c)) },
   { name: 'minimal slow path', edit: minimalSlowPath },
   { name: 'no check', edit: noCheck },

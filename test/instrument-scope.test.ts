@@ -448,6 +448,34 @@ describe('callContext().original', () => {
     b.remove();
   });
 
+  it('calls the closure instance that was called, for a nested named function expression', () => {
+    // Its own name reaches the accessor as a parameter (TRANSFORM_VERSION 18), not by an inner
+    // closure reading the name, which would cost every call a heap context.
+    const m = loadCjs<Exports>(`
+      function make(tag) { return function named(x) { return tag + x; }; }
+      exports.a = make('a'); exports.b = make('b');
+    `);
+    const seen: unknown[] = [];
+    const r = patch(m, 'make>named', (x: unknown) => {
+      const ctx = callContext();
+      seen.push(ctx.get('named'));
+      return `[${String(ctx.original(x))}]`;
+    });
+    assert.equal(m.exports['a']!(1), '[a1]');
+    assert.equal(m.exports['b']!(2), '[b2]');
+    assert.deepEqual(
+      seen,
+      [m.exports['a'], m.exports['b']],
+      'its own name reads the instance called',
+    );
+    r.remove();
+    assert.equal(m.exports['b']!(3), 'b3');
+    assert.match(
+      m.result.code,
+      /\(\(\$lp_f\)=>\(o,n,v,w\)=>\{.*?case"named":return \$lp_f.*?\)\(named\)/,
+    );
+  });
+
   it('keeps a recursive original on the original path only for its own call', () => {
     const m = loadCjs<Exports>(
       `function fact(n) { return n <= 1 ? 1 : n * fact(n - 1); }\nexports.fact = fact;`,
@@ -614,7 +642,7 @@ describe('scope accessor parameter names', () => {
     );
     assert.match(
       m.result.code,
-      /\(o,n,v,w\)=>\{if\(o===0\)switch\(n\)\{case"read":return read;case"x":return x/,
+      /\(o,n,v,w\)=>\{if\(o===0\)switch\(n\)\{case"read":return \$lp_f;case"x":return x/,
       'one-letter parameters otherwise',
     );
   });
