@@ -469,7 +469,7 @@ class Generator {
     if (names.length === 0 && !hasSpecial) return 'undefined';
     // A named function expression's own name lives in a scope of the call itself: read from an
     // inner closure, V8 would keep it in a heap context allocated on every call (acorn's regexp
-    // scanner ran 5-10% slower on Node 26). The accessor gets it as a parameter of its own,
+    // scanner ran 4-10% slower on Node 26). The accessor gets it as a parameter of its own,
     // passed by the function's code, which reads its name from the closure register.
     const own = ownNameRead(f, names);
     if (own === null) return this.accessor(names, assigned, special, true);
@@ -713,9 +713,7 @@ function expectedLength(params: Node[]): number {
 function ownNameRead(f: FoundFunction, names: readonly string[]): string | null {
   const fname = f.scope.parent;
   if (fname === null || fname.kind !== 'fname') return null;
-  for (const name of names) {
-    const binding = fname.names.get(name);
-    if (binding !== undefined && f.free.get(name) === binding) return name;
-  }
-  return null;
+  // The scope holds that one name (analyze.ts, `found`); it is free here unless the body shadows it.
+  const [[name, binding]] = fname.names;
+  return names.includes(name) && f.free.get(name) === binding ? name : null;
 }
