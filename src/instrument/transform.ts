@@ -21,7 +21,7 @@ import type {
 import { RUNTIME_KEY, slotsSpecifier } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 18;
+export const TRANSFORM_VERSION = 19;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -103,6 +103,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
       tracked,
       ...(untrackedReason !== undefined ? { untrackedReason } : {}),
       ...(f.callee !== null ? { callee: f.callee } : {}),
+      ...(f.heldBy !== null ? { heldBy: f.heldBy } : {}),
     });
   }
 

@@ -42,6 +42,12 @@ export interface FunctionInfo {
   readonly untrackedReason?: string;
   /** How to reach the function object, so a replacement can call the original code. */
   readonly callee?: CalleeRef;
+  /**
+   * Without `callee`: the variable of the enclosing function that holds the function, which the
+   * scope accessor does not read (it would cost every call of the enclosing function; see
+   * docs/architecture.md, "What generated code must never name").
+   */
+  readonly heldBy?: string;
 }
 
 /**

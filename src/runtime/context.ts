@@ -205,12 +205,17 @@ function originalFunction(
   self: unknown,
   scope: ScopeAccessor | undefined,
 ): AnyFunction {
-  const { callee } = slot.info;
+  const { callee, heldBy } = slot.info;
   const fail = (why: string): never => {
     throw new Error(
       `the original code of ${slot.label} cannot be called from a replacement: ${why}`,
     );
   };
+  if (heldBy !== undefined) {
+    return fail(
+      `it is held only by '${heldBy}', a variable its enclosing function just calls or passes to calls, which the runtime does not read (reading it would slow every call of the enclosing function); replace it without calling the original, or patch the enclosing function`,
+    );
+  }
   if (callee === undefined) {
     return fail(
       'the function is anonymous and not bound to a name or property the runtime can reach; replace it without calling the original, or patch its caller',

@@ -203,7 +203,7 @@ export class LoadedModule implements ModuleInstance {
       }
       throw new LookupError(
         `no function '${parsed.name}' in ${this.displayName}${suggest(parsed.name, [...this.byName.keys()])}. ` +
-          `List the module's functions with listFunctions('${this.displayName}') or \`livepatch functions\`.`,
+          `List the module's functions with listFunctions('${this.displayName}').`,
         'ENOFUNCTION',
       );
     }
