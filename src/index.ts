@@ -3,7 +3,12 @@
  * variables, events, and introspection of instrumented modules.
  */
 export { definePatch, PatchDefinitionError } from './core/definition.ts';
-export type { PatchDefinition, ObjectDefinition, FunctionDefinition, StateDefinition } from './core/definition.ts';
+export type {
+  PatchDefinition,
+  ObjectDefinition,
+  FunctionDefinition,
+  StateDefinition,
+} from './core/definition.ts';
 export {
   loadPatch,
   applyPatch,
@@ -22,7 +27,12 @@ export {
 export type { StateView } from './core/api.ts';
 export { runTask, runUnbounded, currentTask } from './transition/tasks.ts';
 export type { Task, TaskKind, RunTaskOptions } from './transition/tasks.ts';
-export type { TransitionOptions, TransitionReport, PendingTask, TaskSide } from './transition/transition.ts';
+export type {
+  TransitionOptions,
+  TransitionReport,
+  PendingTask,
+  TaskSide,
+} from './transition/transition.ts';
 export type { StateContext } from './state/states.ts';
 export type { StateCallback } from './core/definition.ts';
 export type { ModuleFunctions } from './core/api.ts';

@@ -137,7 +137,9 @@ describe('cli: run', () => {
     });
     assert.deepEqual(out.instrumented, []);
     // On Node 22 `livepatch run` also turns AsyncContextFrame on (docs/consistency.md).
-    const frameFlag = process.versions.node.startsWith('22.') ? ['--experimental-async-context-frame'] : [];
+    const frameFlag = process.versions.node.startsWith('22.')
+      ? ['--experimental-async-context-frame']
+      : [];
     assert.deepEqual(out.execArgv, [...frameFlag, '--no-warnings', '--import']);
     // `--` ends the options: an entry may then start with a dash, and options after it are the app's.
     const dashed = await livepatch(['run', '--', app, '--include', 'x']);

@@ -5,8 +5,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { repoRoot, runNode } from './helpers/node.ts';
 
-async function runExample(entry: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return runNode(['src/cli/main.ts', 'run', entry], { cwd: repoRoot, env: { LIVEPATCH_LOG: 'off', LIVEPATCH_CACHE: '0' } });
+async function runExample(
+  entry: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runNode(['src/cli/main.ts', 'run', entry], {
+    cwd: repoRoot,
+    env: { LIVEPATCH_LOG: 'off', LIVEPATCH_CACHE: '0' },
+  });
 }
 
 describe('examples', () => {
@@ -25,7 +30,10 @@ describe('examples', () => {
   it('shadow-field: a patch adds a field to live objects, freed with its state', async () => {
     const r = await runExample('examples/shadow-field/main.ts');
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /patched: alice: 2 requests, last used at t=1001 \| bob: 1 requests, last used at t=1002/);
+    assert.match(
+      r.stdout,
+      /patched: alice: 2 requests, last used at t=1001 \| bob: 1 requests, last used at t=1002/,
+    );
     assert.match(r.stdout, /disabled: alice: 2 requests \| shadow variables: 0/);
   });
 

@@ -418,9 +418,13 @@ describe('modules that shadow globals the header needs', () => {
   it('a CommonJS module declaring its own globalThis or Symbol still loads and is patchable', async () => {
     const { loadCjs } = await import('./support/instrumented.ts');
     const { redirect } = await import('../src/runtime/redirect.ts');
-    const a = loadCjs<{ f(): string }>('var Symbol = globalThis.Symbol; module.exports.f = function f() { return typeof Symbol.iterator; };');
+    const a = loadCjs<{ f(): string }>(
+      'var Symbol = globalThis.Symbol; module.exports.f = function f() { return typeof Symbol.iterator; };',
+    );
     assert.equal(a.exports.f(), 'symbol');
-    const b = loadCjs<{ f(): string }>('var globalThis = {}; module.exports.f = function f() { return typeof globalThis; };');
+    const b = loadCjs<{ f(): string }>(
+      'var globalThis = {}; module.exports.f = function f() { return typeof globalThis; };',
+    );
     assert.equal(b.exports.f(), 'object');
     const r = redirect({ module: b.file, function: 'f' }, () => 'patched');
     assert.equal(b.exports.f(), 'patched');

@@ -435,7 +435,9 @@ describe('app root reached through a symlink', () => {
     fs.writeFileSync(path.join(real, 'package.json'), '{"type":"module"}');
     fs.symlinkSync(real, link);
     try {
-      const result = await runNode(['--import', register, path.join(link, 'app.mjs')], { env: { LIVEPATCH_CACHE: '0' } });
+      const result = await runNode(['--import', register, path.join(link, 'app.mjs')], {
+        env: { LIVEPATCH_CACHE: '0' },
+      });
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout.trim(), '1 object');
     } finally {

@@ -18,11 +18,23 @@ const src = `function greet(n) { return 'hello ' + n; } exports.greet = greet;`;
 type Mod = { greet(n: string): string };
 
 /** A state whose callbacks append `<patch>:<callback>:<id>` to a log. */
-function logged(log: string[], patch: string, id: string, extra: Partial<StateDefinition> = {}): StateDefinition {
+function logged(
+  log: string[],
+  patch: string,
+  id: string,
+  extra: Partial<StateDefinition> = {},
+): StateDefinition {
   const cb = (name: string) => (ctx: StateContext) => {
     log.push(`${patch}:${name}:${ctx.id}`);
   };
-  return { id, prePatch: cb('prePatch'), postPatch: cb('postPatch'), preUnpatch: cb('preUnpatch'), postUnpatch: cb('postUnpatch'), ...extra };
+  return {
+    id,
+    prePatch: cb('prePatch'),
+    postPatch: cb('postPatch'),
+    preUnpatch: cb('preUnpatch'),
+    postUnpatch: cb('postUnpatch'),
+    ...extra,
+  };
 }
 
 describe('scenario 5: failing pre_patch', () => {
@@ -35,16 +47,29 @@ describe('scenario 5: failing pre_patch', () => {
       objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'patched' }] }],
       states: [
         logged(log, 'p5', 'first'),
-        logged(log, 'p5', 'second', { prePatch: () => { log.push('p5:prePatch:second'); throw new Error('no memory for the cache'); } }),
+        logged(log, 'p5', 'second', {
+          prePatch: () => {
+            log.push('p5:prePatch:second');
+            throw new Error('no memory for the cache');
+          },
+        }),
         logged(log, 'p5', 'third'),
       ],
     });
-    await assert.rejects(p.enable(), (e: Error & { code?: string }) => e.code === 'ESTATECALLBACK' && /prePatch of state 'second' in patch 'p5' failed: no memory/.test(e.message));
+    await assert.rejects(
+      p.enable(),
+      (e: Error & { code?: string }) =>
+        e.code === 'ESTATECALLBACK' &&
+        /prePatch of state 'second' in patch 'p5' failed: no memory/.test(e.message),
+    );
     assert.deepEqual(log, ['p5:prePatch:first', 'p5:prePatch:second', 'p5:postUnpatch:first']);
     assert.equal(m.exports.greet('x'), 'hello x', 'no code was redirected');
     assert.equal(p.status, 'disabled');
     // Nothing is left busy: the patch can be enabled once the callback succeeds.
-    await applyPatch({ name: 'after', objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'ok' }] }] });
+    await applyPatch({
+      name: 'after',
+      objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'ok' }] }],
+    });
     assert.equal(m.exports.greet('x'), 'ok');
   });
 });
@@ -55,7 +80,11 @@ describe('scenario 9: states across patches', () => {
   it('introduces a state (pre then post) and removes it on disable (pre then post unpatch)', async () => {
     const m = loadCjs<Mod>(src);
     const log: string[] = [];
-    const p = await applyPatch({ name: 'A', objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'A' }] }], states: [logged(log, 'A', 's')] });
+    const p = await applyPatch({
+      name: 'A',
+      objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'A' }] }],
+      states: [logged(log, 'A', 's')],
+    });
     assert.deepEqual(log, ['A:prePatch:s', 'A:postPatch:s']);
     await p.disable();
     assert.deepEqual(log, ['A:prePatch:s', 'A:postPatch:s', 'A:preUnpatch:s', 'A:postUnpatch:s']);
@@ -67,29 +96,55 @@ describe('scenario 9: states across patches', () => {
     await applyPatch({
       name: 'A',
       objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'A' }] }],
-      states: [logged(log, 'A', 's', { prePatch: (ctx) => { log.push('A:prePatch:s'); ctx.data = { lock: 'held' }; } })],
+      states: [
+        logged(log, 'A', 's', {
+          prePatch: (ctx) => {
+            log.push('A:prePatch:s');
+            ctx.data = { lock: 'held' };
+          },
+        }),
+      ],
     });
     let seenPrevious: unknown;
     const b = await applyPatch({
       name: 'B',
       replace: true,
       objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'B' }] }],
-      states: [logged(log, 'B', 's', { postUnpatch: (ctx) => { seenPrevious = ctx.data; log.push('B:postUnpatch:s'); } })],
+      states: [
+        logged(log, 'B', 's', {
+          postUnpatch: (ctx) => {
+            seenPrevious = ctx.data;
+            log.push('B:postUnpatch:s');
+          },
+        }),
+      ],
     });
     assert.deepEqual(log, ['A:prePatch:s', 'A:postPatch:s'], 'a carried state runs no callback');
     assert.deepEqual(getCore().get('B')!.states[0]!.data, { lock: 'held' });
     assert.equal(m.exports.greet('x'), 'B');
     await b.disable();
-    assert.deepEqual(log.slice(2), ['B:preUnpatch:s', 'B:postUnpatch:s'], 'the new owner tears it down');
+    assert.deepEqual(
+      log.slice(2),
+      ['B:preUnpatch:s', 'B:postUnpatch:s'],
+      'the new owner tears it down',
+    );
     assert.deepEqual(seenPrevious, { lock: 'held' });
   });
 
   it('downgrade: a replace patch that drops a state runs the OLD patch teardown', async () => {
     const m = loadCjs<Mod>(src);
     const log: string[] = [];
-    await applyPatch({ name: 'v2', objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'v2' }] }], states: [logged(log, 'v2', 'fast-path')] });
+    await applyPatch({
+      name: 'v2',
+      objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'v2' }] }],
+      states: [logged(log, 'v2', 'fast-path')],
+    });
     log.length = 0;
-    await applyPatch({ name: 'v1', replace: true, objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'v1' }] }] });
+    await applyPatch({
+      name: 'v1',
+      replace: true,
+      objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'v1' }] }],
+    });
     assert.deepEqual(log, ['v2:preUnpatch:fast-path', 'v2:postUnpatch:fast-path']);
     assert.equal(getCore().get('v2'), undefined, 'the replaced patch is gone');
   });
@@ -98,34 +153,84 @@ describe('scenario 9: states across patches', () => {
     const m = loadCjs<Mod>(src);
     const log: string[] = [];
     await applyPatch({ name: 'A', objects: [], states: [logged(log, 'A', 'kept')] });
-    const b = await applyPatch({ name: 'B', replace: true, objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'B' }] }], states: [logged(log, 'B', 'kept'), logged(log, 'B', 'added')] });
-    assert.deepEqual(log, ['A:prePatch:kept', 'A:postPatch:kept', 'B:prePatch:added', 'B:postPatch:added']);
+    const b = await applyPatch({
+      name: 'B',
+      replace: true,
+      objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'B' }] }],
+      states: [logged(log, 'B', 'kept'), logged(log, 'B', 'added')],
+    });
+    assert.deepEqual(log, [
+      'A:prePatch:kept',
+      'A:postPatch:kept',
+      'B:prePatch:added',
+      'B:postPatch:added',
+    ]);
     log.length = 0;
     await b.disable();
-    assert.deepEqual(log, ['B:preUnpatch:kept', 'B:preUnpatch:added', 'B:postUnpatch:kept', 'B:postUnpatch:added']);
+    assert.deepEqual(log, [
+      'B:preUnpatch:kept',
+      'B:preUnpatch:added',
+      'B:postUnpatch:kept',
+      'B:postUnpatch:added',
+    ]);
   });
 
   it('two non-replace patches each own their state; one state shared by both is removed only with the last', async () => {
     const log: string[] = [];
-    const a = await applyPatch({ name: 'A', objects: [], states: [logged(log, 'A', 'a-only'), logged(log, 'A', 'shared')] });
-    const b = await applyPatch({ name: 'B', objects: [], states: [logged(log, 'B', 'b-only'), logged(log, 'B', 'shared')] });
-    assert.deepEqual(log, ['A:prePatch:a-only', 'A:prePatch:shared', 'A:postPatch:a-only', 'A:postPatch:shared', 'B:prePatch:b-only', 'B:postPatch:b-only']);
+    const a = await applyPatch({
+      name: 'A',
+      objects: [],
+      states: [logged(log, 'A', 'a-only'), logged(log, 'A', 'shared')],
+    });
+    const b = await applyPatch({
+      name: 'B',
+      objects: [],
+      states: [logged(log, 'B', 'b-only'), logged(log, 'B', 'shared')],
+    });
+    assert.deepEqual(log, [
+      'A:prePatch:a-only',
+      'A:prePatch:shared',
+      'A:postPatch:a-only',
+      'A:postPatch:shared',
+      'B:prePatch:b-only',
+      'B:postPatch:b-only',
+    ]);
     log.length = 0;
     await a.disable();
     assert.deepEqual(log, ['A:preUnpatch:a-only', 'A:postUnpatch:a-only'], "B still has 'shared'");
     log.length = 0;
     await b.disable();
-    assert.deepEqual(log, ['B:preUnpatch:b-only', 'B:preUnpatch:shared', 'B:postUnpatch:b-only', 'B:postUnpatch:shared']);
+    assert.deepEqual(log, [
+      'B:preUnpatch:b-only',
+      'B:preUnpatch:shared',
+      'B:postUnpatch:b-only',
+      'B:postUnpatch:shared',
+    ]);
   });
 
   it('block_disable refuses disable, and a replace that drops such a state', async () => {
     const m = loadCjs<Mod>(src);
-    const p = await applyPatch({ name: 'locked', objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'L' }] }], states: [{ id: 'schema-v2', blockDisable: true }] });
-    await assert.rejects(p.disable(), (e: PatchError) => e.code === 'EBLOCKED' && /block_disable/.test(e.message));
+    const p = await applyPatch({
+      name: 'locked',
+      objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'L' }] }],
+      states: [{ id: 'schema-v2', blockDisable: true }],
+    });
+    await assert.rejects(
+      p.disable(),
+      (e: PatchError) => e.code === 'EBLOCKED' && /block_disable/.test(e.message),
+    );
     const r = loadPatch({ name: 'drops', replace: true, objects: [] });
-    await assert.rejects(r.enable(), (e: PatchError) => e.code === 'EINCOMPATIBLE' && /drops state 'schema-v2'/.test(e.message));
+    await assert.rejects(
+      r.enable(),
+      (e: PatchError) => e.code === 'EINCOMPATIBLE' && /drops state 'schema-v2'/.test(e.message),
+    );
     assert.equal(m.exports.greet('x'), 'L');
-    const keeps = await applyPatch({ name: 'keeps', replace: true, objects: [], states: [{ id: 'schema-v2', blockDisable: true }] });
+    const keeps = await applyPatch({
+      name: 'keeps',
+      replace: true,
+      objects: [],
+      states: [{ id: 'schema-v2', blockDisable: true }],
+    });
     assert.equal(p.status, 'removed');
     assert.equal(keeps.status, 'enabled');
     assert.equal(m.exports.greet('x'), 'hello x');
@@ -136,12 +241,24 @@ describe('states own shadow variables', () => {
   beforeEach(cleanupPatches);
   it('a removed state frees every shadow variable of its id, running destructors', async () => {
     const destroyed: unknown[] = [];
-    shadow.define('conn-meta', { destructor: (_obj: object, data: unknown) => { destroyed.push(data); } });
+    shadow.define('conn-meta', {
+      destructor: (_obj: object, data: unknown) => {
+        destroyed.push(data);
+      },
+    });
     const conns = [{}, {}, {}];
     const p = await applyPatch({
       name: 'meta',
       objects: [],
-      states: [{ id: 'conn-meta', ownsShadow: true, postPatch: () => { conns.forEach((c, i) => shadow.alloc(c, 'conn-meta', () => ({ i }))); } }],
+      states: [
+        {
+          id: 'conn-meta',
+          ownsShadow: true,
+          postPatch: () => {
+            conns.forEach((c, i) => shadow.alloc(c, 'conn-meta', () => ({ i })));
+          },
+        },
+      ],
     });
     assert.equal(shadow.count('conn-meta'), 3);
     await p.disable();
@@ -152,8 +269,25 @@ describe('states own shadow variables', () => {
 
   it('a carried shadow-owning state keeps its variables across an atomic replace', async () => {
     const obj = {};
-    await applyPatch({ name: 'A', objects: [], states: [{ id: 'lock', ownsShadow: true, postPatch: () => { shadow.alloc(obj, 'lock', () => ({ held: false })); } }] });
-    const b = await applyPatch({ name: 'B', replace: true, objects: [], states: [{ id: 'lock', ownsShadow: true }] });
+    await applyPatch({
+      name: 'A',
+      objects: [],
+      states: [
+        {
+          id: 'lock',
+          ownsShadow: true,
+          postPatch: () => {
+            shadow.alloc(obj, 'lock', () => ({ held: false }));
+          },
+        },
+      ],
+    });
+    const b = await applyPatch({
+      name: 'B',
+      replace: true,
+      objects: [],
+      states: [{ id: 'lock', ownsShadow: true }],
+    });
     assert.deepEqual(shadow.get(obj, 'lock'), { held: false });
     await b.disable();
     assert.equal(shadow.get(obj, 'lock'), undefined);
@@ -165,10 +299,17 @@ describe('async callbacks', () => {
   it('awaits callbacks, and refuses another operation while they run', async () => {
     const m = loadCjs<Mod>(src);
     const gate = new Deferred<void>();
-    const p = loadPatch({ name: 'slow', objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'slow' }] }], states: [{ id: 'warm', prePatch: () => gate.promise }] });
+    const p = loadPatch({
+      name: 'slow',
+      objects: [{ module: m.file, functions: [{ name: 'greet', replacement: () => 'slow' }] }],
+      states: [{ id: 'warm', prePatch: () => gate.promise }],
+    });
     const other = loadPatch({ name: 'other', objects: [] });
     const enabling = p.enable();
-    await assert.rejects(other.enable(), (e: PatchError) => e.code === 'EBUSY' && /'slow' is being enabled/.test(e.message));
+    await assert.rejects(
+      other.enable(),
+      (e: PatchError) => e.code === 'EBUSY' && /'slow' is being enabled/.test(e.message),
+    );
     assert.equal(m.exports.greet('x'), 'hello x', 'nothing is redirected before prePatch finishes');
     gate.resolve();
     await enabling;
@@ -182,20 +323,41 @@ describe('state lookups and module loads during a transition', () => {
 
   it('getState finds a state of a patch; getPrevState sees the replaced one only during the transition', async () => {
     const { getState, getPrevState, runTask } = await import('../src/index.ts');
-    await applyPatch({ name: 'A', objects: [], states: [{ id: 'lock', prePatch: (ctx) => { ctx.data = 'A-lock'; } }] });
+    await applyPatch({
+      name: 'A',
+      objects: [],
+      states: [
+        {
+          id: 'lock',
+          prePatch: (ctx) => {
+            ctx.data = 'A-lock';
+          },
+        },
+      ],
+    });
     assert.deepEqual(getState('A', 'lock'), { id: 'lock', patch: 'A', data: 'A-lock' });
     assert.equal(getState('A', 'nope'), undefined);
     const hold = new Deferred<void>();
-    const busy = runTask(async () => { await hold.promise; });
+    const busy = runTask(async () => {
+      await hold.promise;
+    });
     const b = loadPatch({ name: 'B', replace: true, objects: [], states: [{ id: 'lock' }] });
     const enabling = b.enable();
     await new Promise((r) => setImmediate(r));
-    assert.deepEqual(getPrevState('lock'), { id: 'lock', patch: 'A', data: 'A-lock' }, 'visible while B is in transition');
+    assert.deepEqual(
+      getPrevState('lock'),
+      { id: 'lock', patch: 'A', data: 'A-lock' },
+      'visible while B is in transition',
+    );
     hold.resolve();
     await busy;
     await enabling;
     assert.equal(getPrevState('lock'), undefined, 'no transition, no previous state');
-    assert.deepEqual(getState('B', 'lock'), { id: 'lock', patch: 'B', data: 'A-lock' }, 'carried with its data');
+    assert.deepEqual(
+      getState('B', 'lock'),
+      { id: 'lock', patch: 'B', data: 'A-lock' },
+      'carried with its data',
+    );
   });
 
   it('callback order when a target module loads during the transition', async () => {
@@ -203,25 +365,43 @@ describe('state lookups and module loads during a transition', () => {
     const { pathFor, sha256 } = await import('./support/instrumented.ts');
     const log: string[] = [];
     const stop = onEvent((e) => {
-      if (e.type === 'module.patched-on-load' || e.type === 'transition.completed') log.push(e.type);
+      if (e.type === 'module.patched-on-load' || e.type === 'transition.completed')
+        log.push(e.type);
     });
     const file = pathFor('loads-mid-transition', 'commonjs');
     const lateSrc = `function greet() { return 'late-old'; } exports.atLoad = greet(); exports.greet = greet;`;
     const hold = new Deferred<void>();
-    const busy = runTask(async () => { await hold.promise; });
+    const busy = runTask(async () => {
+      await hold.promise;
+    });
     const p = loadPatch({
       name: 'mid',
-      objects: [{ module: file, hash: sha256(lateSrc), functions: [{ name: 'greet', replacement: () => 'late-new' }] }],
+      objects: [
+        {
+          module: file,
+          hash: sha256(lateSrc),
+          functions: [{ name: 'greet', replacement: () => 'late-new' }],
+        },
+      ],
       states: [logged(log, 'mid', 's')],
     });
     const enabling = p.enable();
     await new Promise((r) => setImmediate(r));
     const late = loadCjs<{ atLoad: string; greet(): string }>(lateSrc, 'loads-mid-transition');
-    assert.equal(late.exports.atLoad, 'late-new', 'the root task is on the patched side: the module body ran new code');
+    assert.equal(
+      late.exports.atLoad,
+      'late-new',
+      'the root task is on the patched side: the module body ran new code',
+    );
     hold.resolve();
     await busy;
     await enabling;
     stop();
-    assert.deepEqual(log, ['mid:prePatch:s', 'module.patched-on-load', 'transition.completed', 'mid:postPatch:s']);
+    assert.deepEqual(log, [
+      'mid:prePatch:s',
+      'module.patched-on-load',
+      'transition.completed',
+      'mid:postPatch:s',
+    ]);
   });
 });

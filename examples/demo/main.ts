@@ -43,7 +43,12 @@ const get = (path: string): Promise<Record<string, unknown>> =>
       .on('error', reject);
   });
 const fill = async (user: string): Promise<void> => {
-  for (const [sku, price] of [['tea', 10], ['mug', 20], ['pot', 30]] as const) await get(`/add?user=${user}&sku=${sku}&price=${price}`);
+  for (const [sku, price] of [
+    ['tea', 10],
+    ['mug', 20],
+    ['pot', 30],
+  ] as const)
+    await get(`/add?user=${user}&sku=${sku}&price=${price}`);
 };
 
 say(`shop listening on 127.0.0.1:${port} (every function patchable; pid ${process.pid})`);
@@ -66,7 +71,13 @@ const bundle = signBundle(
   createBundle({
     patch: {
       name: 'fix-discount',
-      objects: [{ module: 'examples/demo/shop.ts', hash: createHash('sha256').update(shopSource).digest('hex'), functions: [{ name: 'applyDiscount', export: 'applyDiscount' }] }],
+      objects: [
+        {
+          module: 'examples/demo/shop.ts',
+          hash: createHash('sha256').update(shopSource).digest('hex'),
+          functions: [{ name: 'applyDiscount', export: 'applyDiscount' }],
+        },
+      ],
     },
     code: readFileSync(here('fix.mjs'), 'utf8'),
   }),
@@ -77,7 +88,9 @@ try {
   await loadBundle(tampered);
   throw new Error('a tampered bundle was accepted');
 } catch (err) {
-  say(`   a tampered copy is refused before any of its code runs: ${(err as { code?: string }).code ?? String(err)}`);
+  say(
+    `   a tampered copy is refused before any of its code runs: ${(err as { code?: string }).code ?? String(err)}`,
+  );
 }
 const patch = await loadBundle(bundle);
 
@@ -85,7 +98,9 @@ say('\n4. Enable it while bob is in flight');
 const enabling = patch.enable();
 await turn();
 const pending = transitionStatus()?.pending ?? [];
-say(`   transition to patched: ${pending.length} task(s) still on the old side: ${pending.map((t) => `${t.label} (${t.reason})`).join(', ')}`);
+say(
+  `   transition to patched: ${pending.length} task(s) still on the old side: ${pending.map((t) => `${t.label} (${t.reason})`).join(', ')}`,
+);
 await fill('carol');
 const carol = await get('/checkout?user=carol&code=SAVE10');
 say(`   carol, who started after, pays ${String(carol['total'])} at once: new requests never wait`);
@@ -93,7 +108,9 @@ say(`   carol, who started after, pays ${String(carol['total'])} at once: new re
 say("\n5. bob's payment confirms; his request finishes on the code it started with");
 confirmPayment('bob');
 const bobResult = await bob;
-say(`   bob quoted and charged ${JSON.stringify(bobResult['priced'])}: never one old and one new price`);
+say(
+  `   bob quoted and charged ${JSON.stringify(bobResult['priced'])}: never one old and one new price`,
+);
 await enabling;
 say(`   transition complete; patch '${patch.name}' is ${patch.status}`);
 
@@ -106,10 +123,19 @@ say(`   dave pays ${String((await get('/checkout?user=dave&code=SAVE10'))['total
 say('\n7. Disable restores the original code; the disabled patch is removed');
 await patch.disable();
 await fill('erin');
-say(`   erin pays ${String((await get('/checkout?user=erin&code=SAVE10'))['total'])} (the original again)`);
+say(
+  `   erin pays ${String((await get('/checkout?user=erin&code=SAVE10'))['total'])} (the original again)`,
+);
 patch.remove();
 
 server.close();
-const ok = alice['total'] === 42 && carol['total'] === 54 && JSON.stringify(bobResult['priced']) === '[42,42]';
-say(ok ? '\ndemo complete: one process, no restart, no request saw a mix of versions' : '\ndemo FAILED: unexpected results');
+const ok =
+  alice['total'] === 42 &&
+  carol['total'] === 54 &&
+  JSON.stringify(bobResult['priced']) === '[42,42]';
+say(
+  ok
+    ? '\ndemo complete: one process, no restart, no request saw a mix of versions'
+    : '\ndemo FAILED: unexpected results',
+);
 process.exitCode = ok ? 0 : 1;

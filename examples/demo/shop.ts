@@ -32,7 +32,11 @@ export function applyDiscount(items: readonly Item[], code: string | undefined):
 }
 
 /** Checkout reads the cart, waits for the payment provider, then prices the order. */
-export async function checkout(user: string, code: string | undefined, paid: Promise<void>): Promise<{ order: number; total: number; priced: number[] }> {
+export async function checkout(
+  user: string,
+  code: string | undefined,
+  paid: Promise<void>,
+): Promise<{ order: number; total: number; priced: number[] }> {
   const items = carts.get(user) ?? [];
   const quoted = applyDiscount(items, code);
   await paid;
@@ -67,11 +71,16 @@ export function createShop(): http.Server {
     const url = new URL(req.url ?? '/', 'http://shop');
     const user = url.searchParams.get('user') ?? 'anonymous';
     if (url.pathname === '/add') {
-      const count = addToCart(user, { sku: url.searchParams.get('sku') ?? 'x', price: Number(url.searchParams.get('price') ?? 0) });
+      const count = addToCart(user, {
+        sku: url.searchParams.get('sku') ?? 'x',
+        price: Number(url.searchParams.get('price') ?? 0),
+      });
       res.end(JSON.stringify({ items: count }));
     } else if (url.pathname === '/checkout') {
       const paid = url.searchParams.get('hold') === '1' ? hold(user) : Promise.resolve();
-      checkout(user, url.searchParams.get('code') ?? undefined, paid).then((result) => res.end(JSON.stringify(result)));
+      checkout(user, url.searchParams.get('code') ?? undefined, paid).then((result) =>
+        res.end(JSON.stringify(result)),
+      );
     } else {
       res.end(JSON.stringify(stats()));
     }

@@ -5,10 +5,19 @@
  * order), and v2 changes only the step. Disabling v2 removes the state and frees the lock.
  * Run: node src/cli/main.ts run examples/replace-lock/main.ts
  */
-import { applyPatch, callContext, shadow, shadowId, type StateDefinition } from '../../src/index.ts';
+import {
+  applyPatch,
+  callContext,
+  shadow,
+  shadowId,
+  type StateDefinition,
+} from '../../src/index.ts';
 import * as counter from './counter.js';
 
-interface Lock { tail: Promise<unknown>; created: string }
+interface Lock {
+  tail: Promise<unknown>;
+  created: string;
+}
 const lockId = shadowId<Lock>('counter-lock');
 // Shadow variables hang off an object; the module's exports object stands for "the counter".
 const owner = counter as object;
@@ -36,7 +45,12 @@ console.log('unpatched: two concurrent increments give', counter.current(), '(on
 
 await applyPatch({
   name: 'counter-lock-v1',
-  objects: [{ module: 'examples/replace-lock/counter.js', functions: [{ name: 'increment', replacement: serialized(1) }] }],
+  objects: [
+    {
+      module: 'examples/replace-lock/counter.js',
+      functions: [{ name: 'increment', replacement: serialized(1) }],
+    },
+  ],
   states: [lockState('v1')],
 });
 await Promise.all([counter.increment(1), counter.increment(1)]);
@@ -46,13 +60,22 @@ const lockOfV1 = shadow.get(owner, lockId);
 const v2 = await applyPatch({
   name: 'counter-lock-v2',
   replace: true,
-  objects: [{ module: 'examples/replace-lock/counter.js', functions: [{ name: 'increment', replacement: serialized(10) }] }],
+  objects: [
+    {
+      module: 'examples/replace-lock/counter.js',
+      functions: [{ name: 'increment', replacement: serialized(10) }],
+    },
+  ],
   states: [lockState('v2')],
 });
 await Promise.all([counter.increment(1), counter.increment(1)]);
 const lockOfV2 = shadow.get(owner, lockId);
 console.log('v2 (atomic replace): two concurrent increments of 10 give', counter.current());
-console.log('same lock object after replace:', lockOfV1 === lockOfV2, `(created by ${lockOfV2?.created})`);
+console.log(
+  'same lock object after replace:',
+  lockOfV1 === lockOfV2,
+  `(created by ${lockOfV2?.created})`,
+);
 
 await v2.disable();
 console.log('after disabling v2 the lock is freed:', shadow.get(owner, lockId) === undefined);

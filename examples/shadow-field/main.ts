@@ -16,27 +16,31 @@ console.log('before:', describe(alice));
 
 const patch = await applyPatch({
   name: 'session-last-used',
-  objects: [{
-    module: 'examples/shadow-field/sessions.js',
-    functions: [
-      {
-        name: 'touch',
-        replacement(session: { requests: number }) {
-          const count = callContext().original(session) as number;
-          shadow.getOrAlloc(session, lastUsed, () => ({ at: 0 })).at = ++clock;
-          return count;
+  objects: [
+    {
+      module: 'examples/shadow-field/sessions.js',
+      functions: [
+        {
+          name: 'touch',
+          replacement(session: { requests: number }) {
+            const count = callContext().original(session) as number;
+            shadow.getOrAlloc(session, lastUsed, () => ({ at: 0 })).at = ++clock;
+            return count;
+          },
         },
-      },
-      {
-        name: 'describe',
-        replacement(session: object) {
-          const original = callContext().original(session) as string;
-          const seen = shadow.get(session, lastUsed);
-          return seen === undefined ? `${original}, never used since the patch` : `${original}, last used at t=${seen.at}`;
+        {
+          name: 'describe',
+          replacement(session: object) {
+            const original = callContext().original(session) as string;
+            const seen = shadow.get(session, lastUsed);
+            return seen === undefined
+              ? `${original}, never used since the patch`
+              : `${original}, last used at t=${seen.at}`;
+          },
         },
-      },
-    ],
-  }],
+      ],
+    },
+  ],
   // The state owns the shadow variable of the same id: removing the state frees them all.
   states: [{ id: 'session-last-used', ownsShadow: true }],
 });

@@ -42,7 +42,10 @@ export class PatchHandle {
   /** The patch's state as the control endpoint shows it. */
   info(): PatchInfo {
     if (this.#record.status === 'removed') {
-      throw new PatchError(`patch '${this.#record.name}' was removed; load it again to use it`, 'EREMOVED');
+      throw new PatchError(
+        `patch '${this.#record.name}' was removed; load it again to use it`,
+        'EREMOVED',
+      );
     }
     return getCore().info(this.#record);
   }
@@ -104,12 +107,28 @@ export interface ModuleFunctions {
 /** The functions of a loaded module with their qualified names and original locations. */
 export function listFunctions(module: string): ModuleFunctions {
   const mod = table.find(module);
-  return { module: mod.displayName, url: mod.url, hash: mod.meta.hash, functions: mod.meta.functions, refused: mod.meta.refused };
+  return {
+    module: mod.displayName,
+    url: mod.url,
+    hash: mod.meta.hash,
+    functions: mod.meta.functions,
+    refused: mod.meta.refused,
+  };
 }
 
 /** Every instrumented module loaded so far. */
-export function listModules(): { module: string; url: string; functions: number; evaluations: number }[] {
-  return table.all().map((m) => ({ module: m.displayName, url: m.url, functions: m.s.length, evaluations: m.evaluations }));
+export function listModules(): {
+  module: string;
+  url: string;
+  functions: number;
+  evaluations: number;
+}[] {
+  return table.all().map((m) => ({
+    module: m.displayName,
+    url: m.url,
+    functions: m.s.length,
+    evaluations: m.evaluations,
+  }));
 }
 
 /** The stall report of the transition in progress: pending tasks, waits, holding frames (null when none runs). */
@@ -136,7 +155,9 @@ export interface StateView {
 
 /** The state `id` of a loaded patch (the kernel's klp_get_state), or undefined. */
 export function getState(patch: string, id: string): StateView | undefined {
-  const st = getCore().get(patch)?.states.find((s) => s.id === id);
+  const st = getCore()
+    .get(patch)
+    ?.states.find((s) => s.id === id);
   return st === undefined ? undefined : { id: st.id, patch: st.patch.name, data: st.data };
 }
 
@@ -149,6 +170,14 @@ export function getPrevState(id: string): StateView | undefined {
   const t = getCore().currentTransition;
   if (t === null) return undefined;
   const own = t.patch.states.find((s) => s.id === id);
-  const prev = own !== undefined ? getCore().previousState(own) : getCore().list().reverse().map((p) => getCore().get(p.name)!).find((p) => p !== t.patch && p.active)?.states.find((s) => s.id === id);
+  const prev =
+    own !== undefined
+      ? getCore().previousState(own)
+      : getCore()
+          .list()
+          .reverse()
+          .map((p) => getCore().get(p.name)!)
+          .find((p) => p !== t.patch && p.active)
+          ?.states.find((s) => s.id === id);
   return prev === undefined ? undefined : { id: prev.id, patch: prev.patch.name, data: prev.data };
 }

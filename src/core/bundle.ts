@@ -10,7 +10,12 @@ import path from 'node:path';
 import { KeyObject } from 'node:crypto';
 import * as livepatchApi from '../index.ts';
 import { getCore, PatchHandle } from './api.ts';
-import { validate, type PatchDefinition, type StateDefinition, type StateCallback as StateCallbackFn } from './definition.ts';
+import {
+  validate,
+  type PatchDefinition,
+  type StateDefinition,
+  type StateCallback as StateCallbackFn,
+} from './definition.ts';
 import type { Replacement } from '../runtime/redirect.ts';
 import {
   BundleError,
@@ -460,8 +465,7 @@ function toDefinition(
       };
       for (const cb of CALLBACKS) {
         const exportName = s.callbacks[cb];
-        if (exportName !== undefined)
-          state[cb] = resolve(exportName) as StateCallbackFn;
+        if (exportName !== undefined) state[cb] = resolve(exportName) as StateCallbackFn;
       }
       return state;
     }),

@@ -74,32 +74,48 @@ export function definePatch<T extends PatchDefinition>(def: T): T {
 
 export function validate(def: PatchDefinition): void {
   const fail = (msg: string): never => {
-    throw new PatchDefinitionError(`invalid patch${typeof def?.name === 'string' ? ` '${def.name}'` : ''}: ${msg}`);
+    throw new PatchDefinitionError(
+      `invalid patch${typeof def?.name === 'string' ? ` '${def.name}'` : ''}: ${msg}`,
+    );
   };
-  if (def === null || typeof def !== 'object') fail(`a patch definition must be an object, got ${String(def)}`);
+  if (def === null || typeof def !== 'object')
+    fail(`a patch definition must be an object, got ${String(def)}`);
   if (typeof def.name !== 'string' || !NAME.test(def.name)) {
-    fail(`name must be 1–128 characters of letters, digits and . _ @ + - (starting with a letter or digit), got ${JSON.stringify(def.name)}`);
+    fail(
+      `name must be 1–128 characters of letters, digits and . _ @ + - (starting with a letter or digit), got ${JSON.stringify(def.name)}`,
+    );
   }
-  if (def.replace !== undefined && typeof def.replace !== 'boolean') fail(`replace must be a boolean, got ${typeof def.replace}`);
+  if (def.replace !== undefined && typeof def.replace !== 'boolean')
+    fail(`replace must be a boolean, got ${typeof def.replace}`);
   if (!Array.isArray(def.objects)) fail('objects must be an array of { module, hash?, functions }');
   const seenModules = new Set<string>();
   def.objects.forEach((obj, i) => {
     const where = `objects[${i}]`;
-    if (obj === null || typeof obj !== 'object') fail(`${where} must be an object { module, hash?, functions }`);
-    if (typeof obj.module !== 'string' || obj.module.length === 0) fail(`${where}.module must name a module, e.g. 'src/pool.js'`);
-    if (seenModules.has(obj.module)) fail(`${where}.module '${obj.module}' appears twice; put all its functions in one object`);
+    if (obj === null || typeof obj !== 'object')
+      fail(`${where} must be an object { module, hash?, functions }`);
+    if (typeof obj.module !== 'string' || obj.module.length === 0)
+      fail(`${where}.module must name a module, e.g. 'src/pool.js'`);
+    if (seenModules.has(obj.module))
+      fail(`${where}.module '${obj.module}' appears twice; put all its functions in one object`);
     seenModules.add(obj.module);
     if (obj.hash !== undefined && (typeof obj.hash !== 'string' || !HASH.test(obj.hash))) {
-      fail(`${where}.hash must be the sha256 of the module's source as 64 lowercase hex digits (livepatch hash <file> prints it)`);
+      fail(
+        `${where}.hash must be the sha256 of the module's source as 64 lowercase hex digits (livepatch hash <file> prints it)`,
+      );
     }
-    if (!Array.isArray(obj.functions)) fail(`${where}.functions must be an array of { name, replacement }`);
+    if (!Array.isArray(obj.functions))
+      fail(`${where}.functions must be an array of { name, replacement }`);
     const seenFns = new Set<string>();
     obj.functions.forEach((fn, j) => {
       const fw = `${where}.functions[${j}]`;
-      if (fn === null || typeof fn !== 'object') fail(`${fw} must be an object { name, pos?, replacement }`);
-      if (typeof fn.name !== 'string' || fn.name.length === 0) fail(`${fw}.name must be a qualified function name such as 'Pool#query'`);
-      if (fn.pos !== undefined && (!Number.isInteger(fn.pos) || fn.pos < 0)) fail(`${fw}.pos must be a positive integer`);
-      if (typeof fn.replacement !== 'function') fail(`${fw}.replacement for '${fn.name}' must be a function, got ${typeof fn.replacement}`);
+      if (fn === null || typeof fn !== 'object')
+        fail(`${fw} must be an object { name, pos?, replacement }`);
+      if (typeof fn.name !== 'string' || fn.name.length === 0)
+        fail(`${fw}.name must be a qualified function name such as 'Pool#query'`);
+      if (fn.pos !== undefined && (!Number.isInteger(fn.pos) || fn.pos < 0))
+        fail(`${fw}.pos must be a positive integer`);
+      if (typeof fn.replacement !== 'function')
+        fail(`${fw}.replacement for '${fn.name}' must be a function, got ${typeof fn.replacement}`);
       const key = `${fn.name},${fn.pos ?? 0}`;
       if (seenFns.has(key)) fail(`${fw}: '${fn.name}' is patched twice in '${obj.module}'`);
       seenFns.add(key);
@@ -109,11 +125,13 @@ export function validate(def: PatchDefinition): void {
     if (!Array.isArray(def.states)) fail('states must be an array of { id, … }');
     const ids = new Set<string>();
     def.states.forEach((s, i) => {
-      if (s === null || typeof s !== 'object' || typeof s.id !== 'string' || s.id.length === 0) fail(`states[${i}].id must be a non-empty string`);
+      if (s === null || typeof s !== 'object' || typeof s.id !== 'string' || s.id.length === 0)
+        fail(`states[${i}].id must be a non-empty string`);
       if (ids.has(s.id)) fail(`states[${i}]: state '${s.id}' is declared twice`);
       ids.add(s.id);
       for (const cb of ['prePatch', 'postPatch', 'preUnpatch', 'postUnpatch'] as const) {
-        if (s[cb] !== undefined && typeof s[cb] !== 'function') fail(`states[${i}].${cb} must be a function`);
+        if (s[cb] !== undefined && typeof s[cb] !== 'function')
+          fail(`states[${i}].${cb} must be a function`);
       }
     });
   }

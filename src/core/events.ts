@@ -49,7 +49,10 @@ export class EventBus {
   private logMode: LogMode;
   private write: (line: string) => void;
 
-  constructor(mode: LogMode = parseMode(process.env['LIVEPATCH_LOG']), write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {
+  constructor(
+    mode: LogMode = parseMode(process.env['LIVEPATCH_LOG']),
+    write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  ) {
     this.logMode = mode;
     this.write = write;
   }
@@ -88,7 +91,8 @@ function parseMode(value: string | undefined): LogMode {
 
 export function humanLine(e: LivepatchEvent): string {
   const p = e.patch !== undefined ? `patch '${e.patch}'` : '';
-  const fns = e.functions !== undefined && e.functions.length > 0 ? ` (${e.functions.join(', ')})` : '';
+  const fns =
+    e.functions !== undefined && e.functions.length > 0 ? ` (${e.functions.join(', ')})` : '';
   switch (e.type) {
     case 'patch.loaded':
       return `livepatch: loaded ${p}`;
@@ -123,9 +127,19 @@ export function humanLine(e: LivepatchEvent): string {
     case 'transition.tasks-switched':
       return `livepatch: ${String(e['switched'])} task(s) switched to ${e.target ?? ''} for ${p}, ${String(e['remaining'])} pending`;
     case 'transition.stalled': {
-      const report = e['report'] as { pending?: { label: string; reason: string; frames: { function: string }[] }[]; elapsedMs?: number } | undefined;
+      const report = e['report'] as
+        | {
+            pending?: { label: string; reason: string; frames: { function: string }[] }[];
+            elapsedMs?: number;
+          }
+        | undefined;
       const pending = report?.pending ?? [];
-      const first = pending.slice(0, 3).map((t) => `${t.label} (${t.reason}${t.frames.length > 0 ? `: ${t.frames.map((f) => f.function).join(', ')}` : ''})`);
+      const first = pending
+        .slice(0, 3)
+        .map(
+          (t) =>
+            `${t.label} (${t.reason}${t.frames.length > 0 ? `: ${t.frames.map((f) => f.function).join(', ')}` : ''})`,
+        );
       return `livepatch: transition of ${p} stalled for ${String(report?.elapsedMs ?? '?')} ms: ${pending.length} task(s) pending: ${first.join('; ')}${pending.length > 3 ? '; …' : ''}`;
     }
     case 'state.callback':

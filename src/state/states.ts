@@ -52,7 +52,8 @@ export interface StatePlan {
 /** Plan for enabling `p` while `active` patches (other than p) are in force. */
 export function planEnable(p: PatchRecord, active: readonly PatchRecord[]): StatePlan {
   const others = active.filter((o) => o !== p);
-  const has = (patches: readonly PatchRecord[], id: string) => patches.some((o) => o.states.some((s) => s.id === id));
+  const has = (patches: readonly PatchRecord[], id: string) =>
+    patches.some((o) => o.states.some((s) => s.id === id));
   const introduced = p.states.filter((s) => !has(others, s.id));
   const removed: StateRecord[] = [];
   const carried: { from: StateRecord; to: StateRecord }[] = [];
@@ -69,7 +70,10 @@ export function planEnable(p: PatchRecord, active: readonly PatchRecord[]): Stat
       }
     }
     for (const s of p.states) {
-      const from = [...others].reverse().flatMap((o) => o.states).find((o) => o.id === s.id);
+      const from = [...others]
+        .reverse()
+        .flatMap((o) => o.states)
+        .find((o) => o.id === s.id);
       if (from !== undefined) carried.push({ from, to: s });
     }
   }
@@ -89,7 +93,10 @@ export class StateCallbackError extends Error {
   readonly patch: string;
   readonly callback: StateCallbackName;
   constructor(state: StateRecord, callback: StateCallbackName, cause: unknown) {
-    super(`${callback} of state '${state.id}' in patch '${state.patch.name}' failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(
+      `${callback} of state '${state.id}' in patch '${state.patch.name}' failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
     this.name = 'StateCallbackError';
     this.state = state.id;
     this.patch = state.patch.name;
@@ -98,13 +105,18 @@ export class StateCallbackError extends Error {
 }
 
 /** Runs one callback of a state (if defined); the context's data is written back to the record. */
-export async function runCallback(state: StateRecord, name: StateCallbackName, previous?: StateRecord): Promise<void> {
+export async function runCallback(
+  state: StateRecord,
+  name: StateCallbackName,
+  previous?: StateRecord,
+): Promise<void> {
   const fn = state.def[name];
   if (fn === undefined) return;
   const ctx: StateContext = {
     id: state.id,
     patch: state.patch.name,
-    previous: previous !== undefined ? { patch: previous.patch.name, data: previous.data } : undefined,
+    previous:
+      previous !== undefined ? { patch: previous.patch.name, data: previous.data } : undefined,
     data: state.data,
   };
   try {

@@ -62,7 +62,9 @@ function streamTask(stream: unknown, headers: unknown): Task | null {
 function connectionLabel(socket: unknown): string {
   const s = socket as net.Socket;
   // Unknown once the socket has closed (a label read late, from a context the connection left).
-  return s.remoteAddress === undefined ? 'connection' : `connection ${s.remoteAddress}:${s.remotePort ?? ''}`;
+  return s.remoteAddress === undefined
+    ? 'connection'
+    : `connection ${s.remoteAddress}:${s.remotePort ?? ''}`;
 }
 
 function connectionTask(socket: unknown): Task | null {
@@ -86,8 +88,13 @@ export function installTaskSources(): void {
   const next = proto.emit;
   // Forwards the call as made, inside the task's context, without a closure per call. A spread
   // call of the untouched rest parameter measured as fast as forwarding `arguments`.
-  const forward = (self: EventEmitter, event: string | symbol, args: unknown[]): boolean => next.call(self, event, ...args);
-  const wrapped = function (this: EventEmitter, event: string | symbol, ...args: unknown[]): boolean {
+  const forward = (self: EventEmitter, event: string | symbol, args: unknown[]): boolean =>
+    next.call(self, event, ...args);
+  const wrapped = function (
+    this: EventEmitter,
+    event: string | symbol,
+    ...args: unknown[]
+  ): boolean {
     let task: Task | null = null;
     if (event === 'request') task = requestTask(args[0], args[1]);
     else if (event === 'connection') task = connectionTask(args[0]);
@@ -95,5 +102,10 @@ export function installTaskSources(): void {
     if (task === null) return next.call(this, event, ...args);
     return storage.run(task, forward, this, event, args);
   };
-  Object.defineProperty(proto, 'emit', { value: wrapped, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(proto, 'emit', {
+    value: wrapped,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
 }

@@ -133,7 +133,12 @@ export function currentTask(): Task {
 }
 
 /** Starts a task; a label built by `describe(a, b)` is built only when read. */
-export function startTask(kind: TaskKind, label: string | Describe, a?: unknown, b?: unknown): Task {
+export function startTask(
+  kind: TaskKind,
+  label: string | Describe,
+  a?: unknown,
+  b?: unknown,
+): Task {
   const task = new Task(kind, label, a, b);
   liveTasks.add(task);
   observer?.taskStarted(task);
@@ -156,8 +161,12 @@ export interface RunTaskOptions {
  * Runs `fn` as a bounded task: every call it makes to patched code, across its awaits, runs the
  * versions of the side it started on, until its promise settles. For frameworks and job runners.
  */
-export function runTask<T>(fn: () => T | Promise<T>, options: RunTaskOptions = {}): Promise<Awaited<T>> {
-  if (typeof fn !== 'function') throw new TypeError(`runTask(fn) needs a function, got ${typeof fn}`);
+export function runTask<T>(
+  fn: () => T | Promise<T>,
+  options: RunTaskOptions = {},
+): Promise<Awaited<T>> {
+  if (typeof fn !== 'function')
+    throw new TypeError(`runTask(fn) needs a function, got ${typeof fn}`);
   const task = startTask('bounded', options.label ?? (fn.name !== '' ? fn.name : 'task'));
   return storage.run(task, async (): Promise<Awaited<T>> => {
     try {

@@ -19,7 +19,15 @@
 import type { PatchRecord } from '../core/patch.ts';
 import { setFrameTracker, type FrameTracker, type Slot } from '../runtime/slot.ts';
 import type { StatePlan } from '../state/states.ts';
-import { currentTask, liveTasks, nextTaskId, rootTask, setTaskObserver, type Task, type TaskObserver } from './tasks.ts';
+import {
+  currentTask,
+  liveTasks,
+  nextTaskId,
+  rootTask,
+  setTaskObserver,
+  type Task,
+  type TaskObserver,
+} from './tasks.ts';
 
 export type TaskSide = 'patched' | 'unpatched';
 
@@ -30,7 +38,8 @@ export interface TransitionOwner {
   readonly events: { emit(type: TransitionEventType, fields: Record<string, unknown>): unknown };
 }
 
-type TransitionEventType = 'transition.started' | 'transition.forced' | 'transition.tasks-switched' | 'transition.stalled';
+type TransitionEventType =
+  'transition.started' | 'transition.forced' | 'transition.tasks-switched' | 'transition.stalled';
 
 export interface TransitionOptions {
   /** Full re-check period while a transition runs (the kernel retries every second). */
@@ -42,7 +51,12 @@ export interface TransitionOptions {
   readonly onTimeout: 'none' | 'reverse' | 'force';
 }
 
-export const defaultTransitionOptions: TransitionOptions = { retryMs: 1000, warnAfterMs: 30_000, timeoutMs: 0, onTimeout: 'none' };
+export const defaultTransitionOptions: TransitionOptions = {
+  retryMs: 1000,
+  warnAfterMs: 30_000,
+  timeoutMs: 0,
+  onTimeout: 'none',
+};
 
 /** Live frames of one function in the transition. */
 export interface HeldFrames {
@@ -112,7 +126,14 @@ export class Transition implements TaskObserver, FrameTracker {
   private firstNewTask = 0;
   private timers: NodeJS.Timeout[] = [];
 
-  constructor(patch: PatchRecord, target: TaskSide, owner: TransitionOwner, op: 'enable' | 'disable', plan: StatePlan, options: TransitionOptions = defaultTransitionOptions) {
+  constructor(
+    patch: PatchRecord,
+    target: TaskSide,
+    owner: TransitionOwner,
+    op: 'enable' | 'disable',
+    plan: StatePlan,
+    options: TransitionOptions = defaultTransitionOptions,
+  ) {
     this.patch = patch;
     this.target = target;
     this.startSide = target === 'patched' ? 'unpatched' : 'patched';
@@ -146,7 +167,8 @@ export class Transition implements TaskObserver, FrameTracker {
   slots(): Set<Slot> {
     if (this.slotCache !== null) return this.slotCache;
     const set = new Set<Slot>();
-    for (const obj of this.patch.objects) for (const fn of obj.funcs) for (const slot of fn.installed) set.add(slot);
+    for (const obj of this.patch.objects)
+      for (const fn of obj.funcs) for (const slot of fn.installed) set.add(slot);
     this.slotCache = set;
     return set;
   }
@@ -163,12 +185,24 @@ export class Transition implements TaskObserver, FrameTracker {
     setTaskObserver(this);
     // From now on frames are counted per task; those that began before are counted per slot.
     setFrameTracker(this);
-    this.owner.events.emit('transition.started', { patch: this.patch.name, target: this.target, tasks: this.pending.size });
+    this.owner.events.emit('transition.started', {
+      patch: this.patch.name,
+      target: this.target,
+      tasks: this.pending.size,
+    });
     const { retryMs, warnAfterMs, timeoutMs, onTimeout } = this.options;
     if (retryMs > 0) this.timers.push(setInterval(() => this.check(), retryMs).unref());
     if (warnAfterMs > 0) {
       this.timers.push(
-        setInterval(() => this.owner.events.emit('transition.stalled', { patch: this.patch.name, target: this.target, report: this.report() }), warnAfterMs).unref(),
+        setInterval(
+          () =>
+            this.owner.events.emit('transition.stalled', {
+              patch: this.patch.name,
+              target: this.target,
+              report: this.report(),
+            }),
+          warnAfterMs,
+        ).unref(),
       );
     }
     if (timeoutMs > 0 && onTimeout !== 'none') {
@@ -195,7 +229,8 @@ export class Transition implements TaskObserver, FrameTracker {
     if (this.pending.has(task)) this.queueCheck();
   }
   frameLeft(task: Task, slot: Slot): void {
-    if (this.pending.has(task) && task.kind === 'unbounded' && this.slots().has(slot)) this.queueCheck();
+    if (this.pending.has(task) && task.kind === 'unbounded' && this.slots().has(slot))
+      this.queueCheck();
   }
 
   // Frame tracker (Slot.e / Slot.x while the transition runs).
@@ -239,7 +274,12 @@ export class Transition implements TaskObserver, FrameTracker {
       switched++;
     }
     if (switched > 0) {
-      this.owner.events.emit('transition.tasks-switched', { patch: this.patch.name, target: this.target, switched, remaining: this.pending.size });
+      this.owner.events.emit('transition.tasks-switched', {
+        patch: this.patch.name,
+        target: this.target,
+        switched,
+        remaining: this.pending.size,
+      });
     }
     if (this.pending.size === 0) {
       this.complete();
@@ -284,7 +324,11 @@ export class Transition implements TaskObserver, FrameTracker {
     this.patch.forced = true;
     const count = this.pending.size;
     for (const task of [...this.pending]) this.switchTask(task);
-    this.owner.events.emit('transition.forced', { patch: this.patch.name, target: this.target, switched: count });
+    this.owner.events.emit('transition.forced', {
+      patch: this.patch.name,
+      target: this.target,
+      switched: count,
+    });
     this.complete();
   }
 
@@ -293,23 +337,32 @@ export class Transition implements TaskObserver, FrameTracker {
     const slots = this.slots();
     const now = Date.now();
     const untracked: HeldFrames[] = [];
-    for (const slot of slots) if (slot.n > 0) untracked.push({ function: slot.label, count: slot.n, owner: 'not tracked' });
+    for (const slot of slots)
+      if (slot.n > 0) untracked.push({ function: slot.label, count: slot.n, owner: 'not tracked' });
     const pending: PendingTask[] = [];
     for (const task of this.pending) {
       if (task.ended || this.sideOf(task) === this.target) continue;
       const frames: HeldFrames[] = [];
       if (task.frames !== null) {
-        for (const [slot, count] of task.frames) if (count > 0 && slots.has(slot)) frames.push({ function: slot.label, count, owner: 'this task' });
+        for (const [slot, count] of task.frames)
+          if (count > 0 && slots.has(slot))
+            frames.push({ function: slot.label, count, owner: 'this task' });
       }
       const own = frames.length > 0;
-      const heldBefore = task.kind === 'unbounded' && task.id < this.firstNewTask && untracked.length > 0;
+      const heldBefore =
+        task.kind === 'unbounded' && task.id < this.firstNewTask && untracked.length > 0;
       if (heldBefore) frames.push(...untracked);
       pending.push({
         task: task.id,
         kind: task.kind,
         label: task.label,
         waitingMs: now - this.startedAt,
-        reason: task.kind === 'bounded' ? 'in flight' : heldBefore && !own ? 'frames begun before the transition' : 'live frames',
+        reason:
+          task.kind === 'bounded'
+            ? 'in flight'
+            : heldBefore && !own
+              ? 'frames begun before the transition'
+              : 'live frames',
         frames,
       });
     }

@@ -14,7 +14,10 @@ export async function cleanupPatches(): Promise<void> {
   for (const p of [...listPatches()].reverse()) {
     const record = getCore().get(p.name)!;
     for (const st of record.states) (st.def as { blockDisable?: boolean }).blockDisable = false;
-    if (record.status === 'enabled') await getCore().disable(record).catch(() => undefined);
+    if (record.status === 'enabled')
+      await getCore()
+        .disable(record)
+        .catch(() => undefined);
     if (record.status === 'disabled') getCore().remove(record);
   }
 }

@@ -115,7 +115,13 @@ export function planRun(argv: string[], io: Pick<Io, 'env'>): RunPlan | 'help' {
   if (values['no-source-maps']) env.LIVEPATCH_SOURCE_MAPS = '0';
 
   return {
-    args: [...asyncContextFrameFlag(), ...list(values['node-option']), '--import', registerUrl(), ...rest],
+    args: [
+      ...asyncContextFrameFlag(),
+      ...list(values['node-option']),
+      '--import',
+      registerUrl(),
+      ...rest,
+    ],
     env,
   };
 }
