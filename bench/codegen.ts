@@ -54,18 +54,24 @@ function compare(files: readonly string[]): number[] {
 
 const rows: Row[] = [];
 
-// ---- bytecode ------------------------------------------------------------------------------
-{
-  const source = `class K { m1(a) { return a.k === 1; } }\nconst k = new K();\nfor (let i = 0; i < 10; i++) k.m1({});\n`;
-  const url = 'file:///codegen-probe.cjs';
+/**
+ * `source` as the instrumenter generates it, preceded by a stand-in runtime: enough for the
+ * header to run and every gate cell to read null.
+ */
+function standalone(source: string, url: string): string {
   const generated = instrument(source, {
     url,
     format: 'commonjs',
     filename: url,
     sourceMap: false,
   });
-  // A stand-in runtime: enough for the header to run and every gate cell to read null.
   const shim = `globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})]={enter:(u,c)=>{for(let i=0;i<${generated.functions.length};i++)Object.defineProperty(globalThis,c+i,{value:null,configurable:true});return{s:[],b(){}}}};`;
+  return shim + generated.code;
+}
+
+// ---- bytecode ------------------------------------------------------------------------------
+{
+  const source = `class K { m1(a) { return a.k === 1; } }\nconst k = new K();\nfor (let i = 0; i < 10; i++) k.m1({});\n`;
   const lengthOf = (file: string): number => {
     const r = spawnSync(NODE, ['--print-bytecode', '--print-bytecode-filter=m1', file], {
       encoding: 'utf8',
@@ -75,7 +81,9 @@ const rows: Row[] = [];
     return Number(m[1]);
   };
   const plain = lengthOf(write('bytecode-plain.cjs', source));
-  const instrumented = lengthOf(write('bytecode-instrumented.cjs', shim + generated.code));
+  const instrumented = lengthOf(
+    write('bytecode-instrumented.cjs', standalone(source, 'file:///codegen-probe.cjs')),
+  );
   rows.push({
     name: 'bytecode: one-parameter method',
     value: `${instrumented} bytes`,
@@ -232,18 +240,11 @@ console.log(Number(process.hrtime.bigint() - t0) / 1500 / 200);`,
 // ---- callee binding -------------------------------------------------------------------------
 {
   const source = `function hot(items) { const cb = (x) => x * 2 + 1; let s = 0; const a = items.map(cb); for (let i = 0; i < a.length; i++) s += a[i]; return s; }\nexports.hot = hot;\n`;
-  const url = 'file:///codegen-callee.cjs';
-  const generated = instrument(source, {
-    url,
-    format: 'commonjs',
-    filename: url,
-    sourceMap: false,
-  });
-  const shim = `globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})]={enter:(u,c)=>{for(let i=0;i<${generated.functions.length};i++)Object.defineProperty(globalThis,c+i,{value:null,configurable:true});return{s:[],b(){}}}};`;
+  const generated = standalone(source, 'file:///codegen-callee.cjs');
   // cb's gate call passes `undefined` for its accessor; the older shape read `cb` there.
   const gateCall = /\(undefined,undefined,undefined,x\)/;
-  if (!gateCall.test(generated.code)) throw new Error('callee probe: unexpected generated shape');
-  const reading = generated.code.replace(
+  if (!gateCall.test(generated)) throw new Error('callee probe: unexpected generated shape');
+  const reading = generated.replace(
     gateCall,
     `(undefined,undefined,(o,n)=>{if(o===0)switch(n){case"cb":return cb}return 0},x)`,
   );
@@ -256,8 +257,8 @@ for (let i = 0; i < 5e6; i++) s += exports.hot(small);
 console.log(Number(process.hrtime.bigint() - t0) / 5e6);`;
   const [plain, asGenerated, readsCb] = compare([
     write('callee-plain.cjs', source + driver),
-    write('callee-generated.cjs', shim + generated.code + driver),
-    write('callee-reads.cjs', shim + reading + driver),
+    write('callee-generated.cjs', generated + driver),
+    write('callee-reads.cjs', reading + driver),
   ]);
   rows.push({
     name: 'callee binding: left in the frame (as generated)',
