@@ -100,7 +100,7 @@ export function validate(def: PatchDefinition): void {
     seenModules.add(obj.module);
     if (obj.hash !== undefined && (typeof obj.hash !== 'string' || !HASH.test(obj.hash))) {
       fail(
-        `${where}.hash must be the sha256 of the module's source as 64 lowercase hex digits (livepatch hash <file> prints it)`,
+        `${where}.hash must be the sha256 of the module's source as 64 lowercase hex digits ('sha256sum <file>' or listFunctions(module).hash gives it)`,
       );
     }
     if (!Array.isArray(obj.functions))
