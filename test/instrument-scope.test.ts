@@ -504,7 +504,7 @@ describe('callContext().original', () => {
 
   it('leaves a closure its enclosing function only calls in the frame, and says so', () => {
     // Reading `cb` or `helper` from their own scope accessors would move them into a heap context
-    // of `hot`, which keeps V8 from inlining them and dropping their allocations (2.3-2.7x).
+    // of `hot`, which keeps V8 from inlining them and dropping their allocations (2.9-3.6x, bench/codegen.ts).
     const m = loadCjs<Exports>(`
       function hot(items) {
         const cb = (x) => x * 2;
