@@ -16,13 +16,15 @@ import {
 } from './command.ts';
 import { cacheCommand } from './commands/cache.ts';
 import { runCommand } from './commands/run.ts';
+import { packageJsonPath } from './paths.ts';
 
 /** Every command, in the order `--help` lists them. Add new commands here. */
 export const commands: readonly Command[] = [runCommand, cacheCommand];
 
 function version(): string {
-  const pkg = fileURLToPath(new URL('../../package.json', import.meta.url));
-  return String((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: unknown }).version);
+  return String(
+    (JSON.parse(fs.readFileSync(packageJsonPath(), 'utf8')) as { version?: unknown }).version,
+  );
 }
 
 function topHelp(): string {

@@ -39,7 +39,9 @@ function loadInstrumenter(): typeof Instrumenter {
  */
 function codeFingerprint(): string {
   let stamp = '';
-  for (const dir of ['instrument', 'runtime']) {
+  // In dist the runtime is bundled (scripts/build.ts): its code and whatever the instrumenter
+  // shares with it are in chunks/. A directory that is not there is skipped.
+  for (const dir of ['instrument', 'runtime', 'chunks']) {
     const dirPath = fileURLToPath(new URL(`../${dir}/`, import.meta.url));
     let names: string[];
     try {

@@ -633,17 +633,18 @@ const EXT = path.extname(fileURLToPath(import.meta.url));
 
 // The TypeScript settings and compiler, and the source-map code, loaded on first use (as the
 // instrumenter is, in index.ts): a warm start of JavaScript needs neither, and every module
-// loaded at start-up costs it time.
+// loaded at start-up costs it time. By `../loader/`, not `./`: in dist this code is bundled into
+// a chunk in `dist/chunks/`, one level below the root as `src/loader/` is (scripts/build.ts).
 let typescriptModule: typeof TypeScript | undefined;
 function typescript(): typeof TypeScript {
   return (typescriptModule ??= createRequire(import.meta.url)(
-    `./typescript${EXT}`,
+    `../loader/typescript${EXT}`,
   ) as typeof TypeScript);
 }
 let sourceMapsModule: typeof SourceMaps | undefined;
 function sourceMaps(): typeof SourceMaps {
   return (sourceMapsModule ??= createRequire(import.meta.url)(
-    `./sourcemap${EXT}`,
+    `../loader/sourcemap${EXT}`,
   ) as typeof SourceMaps);
 }
 

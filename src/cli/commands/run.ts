@@ -9,8 +9,8 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { extname } from 'node:path';
 
+import { registerUrl } from '../paths.ts';
 import { EXIT_FAILURE, UsageError, parseOptions, type Command, type Io } from '../command.ts';
 
 const HELP = `Usage: livepatch run [options] <entry> [args...]
@@ -53,12 +53,6 @@ const OPTIONS = {
 
 /** Options that take a value, so the scan for <entry> skips their value. */
 const TAKES_VALUE = new Set(['--include', '--exclude', '--root', '--cache-dir', '--node-option']);
-
-/** The register module next to this file, in the same flavour (.ts in src, .js in dist). */
-export function registerUrl(): string {
-  const ext = extname(new URL(import.meta.url).pathname) || '.js';
-  return new URL(`../../loader/register${ext}`, import.meta.url).href;
-}
 
 export interface RunPlan {
   readonly args: string[];
