@@ -18,6 +18,8 @@ const opts = { warmupMs: QUICK ? 600 : 1200, rounds: QUICK ? 4 : 8, roundMs: QUI
 const env = {
   LIVEPATCH_INCLUDE: 'bench/child/calls-target.mjs',
   LIVEPATCH_CACHE_DIR: freshDir('calls'),
+  // The patch variant's events would print a line each.
+  LIVEPATCH_LOG: 'off',
 };
 
 const FNS = [

@@ -50,7 +50,7 @@ if (TARGETS[target] === undefined)
 const libFile = path.join(REPO, TARGETS[target]);
 const source = fs.readFileSync(libFile, 'utf8');
 const url = pathToFileURL(libFile).href;
-const dist = path.dirname(path.dirname(loaderPaths().table));
+const dist = path.dirname(loaderPaths().api);
 const { instrument } = (await import(
   path.join(dist, 'instrument', 'transform.js')
 )) as typeof import('../src/instrument/transform.ts');

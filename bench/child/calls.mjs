@@ -4,7 +4,6 @@
 //   redirect   calls-target.mjs's function redirected to calls-impl.mjs's by redirect()
 //   patch      the same through a patch (loadPatch + enable), as the patch core does it
 // `fn` is `normalize` (non-trivial) or `add` (trivial). The calling loop is here, uninstrumented.
-import path from 'node:path';
 import * as impl from './calls-impl.mjs';
 import { instrumented, serveLockstep } from './common.mjs';
 
@@ -15,17 +14,13 @@ let fns = impl;
 if (variant !== 'direct') {
   if (!instrumented) throw new Error(`variant ${variant} needs the loader`);
   fns = await import('./calls-target.mjs');
-  const { table } = await import(process.env.BENCH_TABLE);
+  const { table } = await import(process.env.BENCH_INTERNALS);
   if (!table.all().some((m) => m.meta.filename.endsWith('calls-target.mjs')))
     throw new Error('calls-target.mjs is not instrumented');
   if (variant === 'redirect') {
     const { redirect } = await import(process.env.BENCH_API);
     redirect({ module: TARGET_MODULE, function: fn }, impl[fn]);
   } else if (variant === 'patch') {
-    const { getCore } = await import(
-      path.join(path.dirname(process.env.BENCH_API), 'core', 'api.js')
-    );
-    getCore().events.setLog('off');
     const { applyPatch } = await import(process.env.BENCH_API);
     await applyPatch({
       name: 'bench-calls',
@@ -63,7 +58,7 @@ const ops = {
 };
 // The redirection is in force (the slot has a gate) and gives the same answer as a direct call.
 if (variant === 'redirect' || variant === 'patch') {
-  const { table } = await import(process.env.BENCH_TABLE);
+  const { table } = await import(process.env.BENCH_INTERNALS);
   if (table.find(TARGET_MODULE).findFunction(fn).g === null)
     throw new Error(`${variant}: ${fn} is not redirected`);
 }

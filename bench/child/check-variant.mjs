@@ -36,9 +36,7 @@ if (file === 'plain' && inProcess) {
 } else if (file === 'plain') {
   lib = require(libFile);
 } else {
-  const dist = path.dirname(path.dirname(process.env.BENCH_TABLE));
-  const { installRuntime } = await import(path.join(dist, 'runtime', 'global.js'));
-  const { registerModule } = await import(process.env.BENCH_TABLE);
+  const { installRuntime, registerModule } = await import(process.env.BENCH_INTERNALS);
   installRuntime();
   const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8'));
   registerModule(meta.url, {

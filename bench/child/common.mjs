@@ -160,7 +160,7 @@ export async function serveLockstep(op, extra = async () => ({})) {
  */
 export async function instrumentation(pathPart) {
   if (!instrumented) return { modules: 0, functions: 0, refused: 0 };
-  const { table } = await import(process.env.BENCH_TABLE);
+  const { table } = await import(process.env.BENCH_INTERNALS);
   let modules = 0;
   let functions = 0;
   let refused = 0;
@@ -176,7 +176,7 @@ export async function instrumentation(pathPart) {
 /** The loader's counters (cache hits and misses), or null in a plain run. */
 export async function loaderStats() {
   if (!instrumented) return null;
-  const { loaderStats } = await import(process.env.BENCH_LOADER);
+  const { loaderStats } = await import(process.env.BENCH_INTERNALS);
   const s = loaderStats();
   return s === null ? null : { modules: s.modules, instrumented: s.instrumented, cached: s.cached };
 }

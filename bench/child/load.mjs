@@ -48,7 +48,7 @@ emit({
  */
 async function counts(pathPart) {
   if (!instrumented) return { modules: 0, functions: 0 };
-  const { table } = await import(process.env.BENCH_TABLE);
+  const { table } = await import(process.env.BENCH_INTERNALS);
   let modules = 0;
   let functions = 0;
   for (const m of table.all()) {
@@ -62,7 +62,7 @@ async function counts(pathPart) {
 /** The loader's counters, with how many modules were served without reading their source. */
 async function loaderCounts() {
   if (!instrumented) return null;
-  const { loaderStats } = await import(process.env.BENCH_LOADER);
+  const { loaderStats } = await import(process.env.BENCH_INTERNALS);
   const s = loaderStats();
   if (s === null) return null;
   return {

@@ -4,8 +4,9 @@
  *
  * Children run the loader as users do, from JavaScript (`dist/loader/register.js`), not from the
  * TypeScript sources: importing `src/loader/register.ts` makes Node load its TypeScript stripper
- * first, which costs more start-up time than the loader itself. The dist is built by tsc into
- * bench/.build/dist (a folder livepatch's filter excludes, next to the repository's node_modules).
+ * first, which costs more start-up time than the loader itself. The dist is the package's build
+ * (scripts/build.ts) into bench/.build/dist (a folder livepatch's filter excludes, next to the
+ * repository's node_modules).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,12 +28,10 @@ export const NODE = process.execPath;
 export interface LoaderPaths {
   /** `--import` this to run under livepatch. */
   readonly register: string;
-  /** The runtime's function table (same module instance the loader uses). */
-  readonly table: string;
   /** The public API (redirect, loadPatch, …). */
   readonly api: string;
-  /** The loader's API (loaderStats). */
-  readonly loader: string;
+  /** bench/lib/internals.ts as built: the function table, registerModule, loaderStats. */
+  readonly internals: string;
 }
 
 let built: LoaderPaths | null = null;
@@ -46,42 +45,30 @@ export function loaderPaths(): LoaderPaths {
   const dist = process.env.BENCH_DIST ?? buildDist();
   built = {
     register: path.join(dist, 'loader', 'register.js'),
-    table: path.join(dist, 'runtime', 'table.js'),
     api: path.join(dist, 'index.js'),
-    loader: path.join(dist, 'loader', 'index.js'),
+    internals: path.join(dist, 'bench-internals.js'),
   };
   return built;
 }
 
 export function buildDist(): string {
-  const tsc = path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
-  fs.rmSync(DIST, { recursive: true, force: true });
+  // The package's own build (scripts/build.ts), without declarations: the loader as it ships,
+  // plus bench/lib/internals.ts as an entry of its own.
   const r = spawnSync(
     NODE,
     [
-      tsc,
-      '-p',
-      path.join(REPO, 'tsconfig.json'),
-      '--outDir',
+      path.join(REPO, 'scripts', 'build.ts'),
+      '--outdir',
       DIST,
-      '--declaration',
-      'false',
-      '--sourceMap',
-      'false',
+      '--no-types',
+      '--entry',
+      'bench-internals=bench/lib/internals.ts',
     ],
-    {
-      cwd: REPO,
-      encoding: 'utf8',
-    },
+    { cwd: REPO, encoding: 'utf8' },
   );
-  if (!fs.existsSync(path.join(DIST, 'loader', 'register.js'))) {
+  if (r.status !== 0 || !fs.existsSync(path.join(DIST, 'loader', 'register.js'))) {
     throw new Error(`bench: building the loader failed:\n${r.stdout}\n${r.stderr}`);
   }
-  // Type errors elsewhere in the tree do not stop tsc from emitting; say so and go on.
-  if (r.status !== 0)
-    console.error(
-      `bench: tsc reported errors (the loader was emitted anyway):\n${r.stdout.slice(0, 2000)}`,
-    );
   return DIST;
 }
 
@@ -133,9 +120,8 @@ export function childEnv(
   }
   const paths = loaderPaths();
   env.BENCH_MODE = instrumented ? 'instrumented' : 'plain';
-  env.BENCH_TABLE = paths.table;
   env.BENCH_API = paths.api;
-  env.BENCH_LOADER = paths.loader;
+  env.BENCH_INTERNALS = paths.internals;
   for (const [k, v] of Object.entries(extra ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;
