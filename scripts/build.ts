@@ -3,8 +3,9 @@
  *
  * Why a bundler: `node --import livepatch/register` loads the loader before the app, and as one
  * ES module per source file that was 18 modules, each resolved, stat'ed, compiled and linked on
- * every start: 15 ms over plain Node for an empty program, 7 ms of it gone when bundled
- * (measured on the development VM; docs/benchmarks.md, "Load time").
+ * every start: an empty program started 13–14 ms later than under plain Node, 7 ms later once
+ * bundled (30 interleaved runs on the development VM; docs/architecture.md, "Loader: the warm
+ * start").
  *
  * The entries are the package's public entries plus every module the code loads lazily by path
  * (`createRequire(import.meta.url)('../instrument/transform.js')`, …): those stay files of their
@@ -98,7 +99,7 @@ if (
     },
   });
   if (values.help) {
-    console.log(`Usage: node scripts/build.ts [--outdir DIR] [--no-types]
+    console.log(`Usage: node scripts/build.ts [--outdir DIR] [--no-types] [--entry NAME=FILE]
 
 Builds dist/ (or DIR): the JavaScript bundled with rolldown, declarations with tsc.
   --outdir DIR   write there instead of dist/ (emptied first)
