@@ -1,6 +1,8 @@
 /**
  * Load time of large dependency graphs (bench/child/load.mjs): typescript (one 9 MB CommonJS
- * module), eslint (~260 CommonJS modules) and prettier (ESM, plugins loaded on first use).
+ * module), eslint (~260 CommonJS modules) and prettier (ESM, plugins loaded on first use); and
+ * an empty program, for what starting under the loader costs by itself (no target: it is a few
+ * milliseconds over a process that does nothing).
  * Every run is a fresh process, timed from spawn to exit:
  *   plain        `node load.mjs <graph>`
  *   cold         under the loader with an empty transform cache (LIVEPATCH_CACHE_DIR fresh)
@@ -9,7 +11,9 @@
  *                turns Node's compile cache on next to its own, so this is the like-for-like
  *                baseline for the warm start.
  * The modes are interleaved within each repetition, in an order that flips every repetition;
- * medians over repetitions. Target: warm ≤ 1.1 × plain.
+ * medians over repetitions. Target: warm ≤ 1.1 × plain. The warm row's note splits the difference
+ * into start-up (spawn to the program's first line), load, and exit (last line to the end of
+ * the process, where a garbage collection V8 started is waited for).
  *
  * `node bench/load.ts [--quick] [--graph typescript,eslint]`
  */
@@ -17,13 +21,16 @@ import { freshDir, QUICK, runChild } from './lib/proc.ts';
 import { median, ratioTarget, report, spread, type Row } from './report.ts';
 
 interface LoadResult {
+  startMs: number;
   loadMs: number;
+  endMs: number;
   cpuMs: number;
   instrumentation: { modules: number; functions: number };
   loader: { modules: number; instrumented: number; cached: number; indexHits: number } | null;
 }
 
 const GRAPHS = [
+  { graph: 'empty', label: 'empty program' },
   { graph: 'typescript', label: 'typescript (require, 1 module, 9 MB)' },
   { graph: 'eslint', label: 'eslint (Linter + recommended, ~260 CJS modules)' },
   { graph: 'prettier', label: 'prettier (ESM import + format)' },
@@ -37,6 +44,7 @@ const INCLUDE = 'node_modules';
 
 const rows: Row[] = [];
 for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph))) {
+  const empty = g.graph === 'empty';
   const warmDir = freshDir(`load-warm-${g.graph}`);
   const v8Dir = freshDir(`load-v8-${g.graph}`);
   const modes = {
@@ -47,6 +55,11 @@ for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph
   } as const;
   type Mode = keyof typeof modes;
   const wall: Record<Mode, number[]> = { plain: [], plainV8: [], warm: [], cold: [] };
+  // Start-up (spawn to the program's first line), load, exit (last line to the process's end).
+  const phases: Record<'plain' | 'warm', { start: number[]; load: number[]; exit: number[] }> = {
+    plain: { start: [], load: [], exit: [] },
+    warm: { start: [], load: [], exit: [] },
+  };
   const cpu: Record<Mode, number[]> = { plain: [], plainV8: [], warm: [], cold: [] };
   // Fill the warm caches (ours and Node's) first.
   const primed = await runChild<LoadResult>('load.mjs', [g.graph], modes.warm);
@@ -57,7 +70,7 @@ for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph
       'plain',
       'warm',
       'plainV8',
-      ...(rep < COLD_REPS ? (['cold'] as Mode[]) : []),
+      ...(rep < COLD_REPS && !empty ? (['cold'] as Mode[]) : []),
     ];
     if (rep % 2 === 1) order.reverse();
     for (const mode of order) {
@@ -71,6 +84,11 @@ for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph
       const r = await runChild<LoadResult>('load.mjs', [g.graph], { ...opts, timeoutMs: 300_000 });
       wall[mode].push(r.wallMs);
       cpu[mode].push(r.result.cpuMs);
+      if (mode === 'plain' || mode === 'warm') {
+        phases[mode].start.push(r.result.startMs);
+        phases[mode].load.push(r.result.loadMs);
+        phases[mode].exit.push(r.wallMs - r.result.endMs);
+      }
       if (mode === 'warm') {
         info = r.result.instrumentation;
         const stats = r.result.loader;
@@ -88,17 +106,33 @@ for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph
       }
     }
   }
-  if (info.functions === 0) throw new Error(`bench: load ${g.graph}: nothing was instrumented`);
+  if (info.functions === 0 && !empty)
+    throw new Error(`bench: load ${g.graph}: nothing was instrumented`);
   const m = (mode: Mode): number => median(wall[mode]);
   const c = (mode: Mode): number => median(cpu[mode]);
   const warmRatio = m('warm') / m('plain');
+  const phase = (k: 'start' | 'load' | 'exit'): string => {
+    const d = median(phases.warm[k]) - median(phases.plain[k]);
+    return `${k} ${d >= 0 ? '+' : ''}${d.toFixed(1)}`;
+  };
+  const split = `vs plain: ${phase('start')}, ${phase('load')}, ${phase('exit')} ms`;
+  if (empty) {
+    rows.push({
+      name: `${g.label}: start under the loader`,
+      value: `${m('warm').toFixed(1)} ms`,
+      baseline: `${m('plain').toFixed(1)} ms plain`,
+      ratio: warmRatio,
+      note: `${split}; runs ${spread(wall.warm, 1)} ms`,
+    });
+    continue;
+  }
   rows.push({
     name: `${g.label}: warm start`,
     value: `${m('warm').toFixed(0)} ms`,
     baseline: `${m('plain').toFixed(0)} ms plain`,
     ratio: warmRatio,
     ...ratioTarget(warmRatio, 1.1),
-    note: `${info.functions} functions in ${info.modules} modules; vs plain with V8 compile cache (${m('plainV8').toFixed(0)} ms): ${(m('warm') / m('plainV8')).toFixed(2)}x; CPU ratio ${(c('warm') / c('plain')).toFixed(2)}; warm runs ${spread(wall.warm, 0)} ms`,
+    note: `${split}; ${info.functions} functions in ${info.modules} modules; vs plain with V8 compile cache (${m('plainV8').toFixed(0)} ms): ${(m('warm') / m('plainV8')).toFixed(2)}x; CPU ratio ${(c('warm') / c('plain')).toFixed(2)}; warm runs ${spread(wall.warm, 0)} ms`,
   });
   rows.push({
     name: `${g.label}: cold start`,

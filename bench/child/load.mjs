@@ -2,8 +2,10 @@
 //   typescript  require('typescript'): one 9 MB CommonJS module (parse and instrument cost)
 //   eslint      ESLint's Linter with the recommended rules, run once: ~260 CommonJS modules
 //   prettier    import('prettier') and format a line (loads its TypeScript and estree plugins): ESM
-// Prints the in-process load time and this process's CPU time; the parent times the whole
-// process from spawn to exit.
+//   empty       nothing: what starting under the loader costs by itself
+// Prints when the program started and ended (performance.now(), from the process's time origin),
+// the in-process load time and this process's CPU time; the parent times the whole process from
+// spawn to exit, so it can tell start-up, load and exit apart.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +15,9 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const require = createRequire(path.join(repo, 'package.json'));
 
 const graphs = {
+  empty() {
+    return 0;
+  },
   typescript() {
     const ts = require('typescript');
     return typeof ts.createProgram;
@@ -34,12 +39,16 @@ const t0 = performance.now();
 await graphs[graph]();
 const loadMs = performance.now() - t0;
 const cpu = cpuMs();
+const instrumentation = await counts('/node_modules/');
+const loader = await loaderCounts();
 emit({
   graph,
+  startMs: t0,
   loadMs,
+  endMs: performance.now(),
   cpuMs: cpu,
-  instrumentation: await counts('/node_modules/'),
-  loader: await loaderCounts(),
+  instrumentation,
+  loader,
 });
 
 /**
