@@ -54,6 +54,24 @@ function compare(files: readonly string[]): number[] {
 
 const rows: Row[] = [];
 
+/** A row of per-`unit` timings: `ns` against `base`, whose label follows `base ns`. */
+function timed(
+  name: string,
+  [ns, base]: readonly [number, number],
+  unit: string,
+  against: string,
+  note: string,
+  digits = 2,
+): Row {
+  return {
+    name,
+    value: `${ns.toFixed(digits)} ns/${unit}`,
+    baseline: `${base.toFixed(digits)} ns ${against}`,
+    ratio: ns / base,
+    note,
+  };
+}
+
 /**
  * `source` as the instrumenter generates it, preceded by a stand-in runtime: enough for the
  * header to run and every gate cell to read null.
@@ -129,13 +147,7 @@ console.log(Number(process.hrtime.bigint() - t0) / 20000 / 1000);`;
     write(`${slug}-ro.cjs`, program(false)),
     write(`${slug}-rw.cjs`, program(true)),
   ]);
-  rows.push({
-    name: probe.name,
-    value: `${rw!.toFixed(2)} ns/element`,
-    baseline: `${ro!.toFixed(2)} ns (not assignable)`,
-    ratio: rw! / ro!,
-    note: probe.note,
-  });
+  rows.push(timed(probe.name, [rw!, ro!], 'element', '(not assignable)', probe.note));
 }
 
 // ---- ES module slot binding -----------------------------------------------------------------
@@ -189,13 +201,15 @@ console.log(Number(process.hrtime.bigint() - t0) / 30000 / 1000);`,
   });
   const ns = compare(files);
   for (let i = 1; i < variants.length; i++) {
-    rows.push({
-      name: `esm slot: ${variants[i]![0]}`,
-      value: `${ns[i]!.toFixed(2)} ns/element`,
-      baseline: `${ns[0]!.toFixed(2)} ns (no check)`,
-      ratio: ns[i]! / ns[0]!,
-      note: 'entry checks of tiny hot functions, by where their gate lives',
-    });
+    rows.push(
+      timed(
+        `esm slot: ${variants[i]![0]}`,
+        [ns[i]!, ns[0]!],
+        'element',
+        '(no check)',
+        'entry checks of tiny hot functions, by where their gate lives',
+      ),
+    );
   }
 }
 
@@ -221,20 +235,24 @@ console.log(Number(process.hrtime.bigint() - t0) / 1500 / 200);`,
     ),
   );
   const [none, fin, ret] = compare(files);
-  rows.push({
-    name: 'async frame: try/finally',
-    value: `${fin!.toFixed(0)} ns/call`,
-    baseline: `${none!.toFixed(0)} ns (not counted)`,
-    ratio: fin! / none!,
-    note: 'the frame count as first generated',
-  });
-  rows.push({
-    name: 'async frame: try/catch and returns',
-    value: `${ret!.toFixed(0)} ns/call`,
-    baseline: `${none!.toFixed(0)} ns (not counted)`,
-    ratio: ret! / none!,
-    note: 'the frame count as generated now, where the function runs nothing on exit',
-  });
+  rows.push(
+    timed(
+      'async frame: try/finally',
+      [fin!, none!],
+      'call',
+      '(not counted)',
+      'the frame count as first generated',
+      0,
+    ),
+    timed(
+      'async frame: try/catch and returns',
+      [ret!, none!],
+      'call',
+      '(not counted)',
+      'the frame count as generated now, where the function runs nothing on exit',
+      0,
+    ),
+  );
 }
 
 // ---- callee binding -------------------------------------------------------------------------
@@ -260,20 +278,24 @@ console.log(Number(process.hrtime.bigint() - t0) / 5e6);`;
     write('callee-generated.cjs', generated + driver),
     write('callee-reads.cjs', reading + driver),
   ]);
-  rows.push({
-    name: 'callee binding: left in the frame (as generated)',
-    value: `${asGenerated!.toFixed(1)} ns/call`,
-    baseline: `${plain!.toFixed(1)} ns plain`,
-    ratio: asGenerated! / plain!,
-    note: 'a closure its function only calls or passes to calls has no reachable original',
-  });
-  rows.push({
-    name: 'callee binding: read by its scope accessor',
-    value: `${readsCb!.toFixed(1)} ns/call`,
-    baseline: `${plain!.toFixed(1)} ns plain`,
-    ratio: readsCb! / plain!,
-    note: 'the variable moves into a heap context; V8 no longer drops the closure',
-  });
+  rows.push(
+    timed(
+      'callee binding: left in the frame (as generated)',
+      [asGenerated!, plain!],
+      'call',
+      'plain',
+      'a closure its function only calls or passes to calls has no reachable original',
+      1,
+    ),
+    timed(
+      'callee binding: read by its scope accessor',
+      [readsCb!, plain!],
+      'call',
+      'plain',
+      'the variable moves into a heap context; V8 no longer drops the closure',
+      1,
+    ),
+  );
 }
 
 report('Generated code: probes of its shape', rows);
