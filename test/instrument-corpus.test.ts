@@ -60,7 +60,8 @@ function withoutHeader(code: string, source: string): string {
   const stripped = stripGenerated(code);
   let h = stripped.search(/(var \$lp\d*_m=|import\{(?:s\d+ as|m as))/);
   if (stripped[h - 1] === ';' && source[h - 1] !== ';') h--;
-  const end = stripped.indexOf('_m});', h) + 5; // the module accessor ends with `return $lp_m});`
+  // `$lp_m.b(ACCESSOR);`: the module accessor holds no parenthesis after its parameter list.
+  const end = stripped.indexOf(');', stripped.indexOf('_m.b((', h) + 6) + 2;
   return stripped.slice(0, h) + stripped.slice(end);
 }
 

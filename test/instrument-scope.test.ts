@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pickByIndex } from '../src/instrument/transform.ts';
 import { callContext } from '../src/runtime/context.ts';
 import { redirect, type Replacement } from '../src/runtime/redirect.ts';
 import { table } from '../src/runtime/table.ts';
@@ -472,7 +473,8 @@ describe('callContext().original', () => {
     assert.equal(m.exports['b']!(3), 'b3');
     assert.match(
       m.result.code,
-      /\(\(\$lp_f\)=>\(o,n,v,w\)=>\{.*?case"named":return \$lp_f.*?\)\(named\)/,
+      // names [named, tag]: index 0 reads the parameter, not `named`
+      /\(\(\$lp_f\)=>\(o,n,v\)=>o\?[^()]*:n<1\?\$lp_f:tag\)\(named\)/,
     );
   });
 
@@ -520,7 +522,11 @@ describe('callContext().original', () => {
       assert.equal(info.heldBy, name.slice('hot>'.length), name);
       assert.deepEqual(info.scope, [], `${name}: nothing of hot's frame is read`);
     }
-    assert.doesNotMatch(m.result.code, /case"(?:cb|helper)"/);
+    assert.doesNotMatch(
+      m.result.code,
+      /=>o\?[^,;]*[?:](?:cb|helper)[:)]/,
+      'no accessor reads them',
+    );
     const withOriginal = patch(m, 'hot>cb', (x: unknown) => callContext().original(x));
     assert.throws(
       () => m.exports['hot']!([1]),
@@ -693,13 +699,59 @@ describe('scope accessor parameter names', () => {
     assert.deepEqual(m.exports['touch']!(), ['o', 'n', 'V', 'W']);
     assert.match(
       m.result.code,
-      /\(\$lp_o,\$lp_n,\$lp_v,\$lp_w\)=>/,
+      /\(\$lp_o,\$lp_n,\$lp_v\)=>/,
       'prefixed parameters where names collide',
     );
     assert.match(
       m.result.code,
-      /\(o,n,v,w\)=>\{if\(o===0\)switch\(n\)\{case"read":return \$lp_f;case"x":return x/,
+      /\(o,n,v\)=>o\?n<1\?\$lp_m:x=v:n<1\?\$lp_f:x\)\(read\)/,
       'one-letter parameters otherwise',
     );
+  });
+});
+
+describe('scope accessor indices', () => {
+  it('the index tree gives back every leaf, with runs of equal leaves merged', () => {
+    for (let count = 1; count <= 70; count++) {
+      // Leaves in runs of varying length, as the write tree has (read-only runs answer one value).
+      const leaves = Array.from({ length: count }, (_, i) => (i % 7 < 3 ? '"M"' : `"x${i}"`));
+      const pick = new Function('n', `return ${pickByIndex('n', leaves)}`) as (n: number) => string;
+      for (let i = 0; i < count; i++)
+        assert.equal(pick(i), JSON.parse(leaves[i]!), `${count}: ${i}`);
+    }
+  });
+
+  it('many enclosing variables and top-level bindings, each read and written by name', () => {
+    const count = 45;
+    const vars = Array.from({ length: count }, (_, i) => `v${i}`);
+    // Every third one is a const: writes to it are refused while its neighbours are written.
+    const decls = vars.map((v, i) => `${i % 3 === 0 ? 'const' : 'let'} ${v} = ${i};`).join(' ');
+    const m = loadCjs<Exports>(`
+      ${decls.replaceAll(' v', ' t')}
+      function make() {
+        ${decls}
+        return function all() { return [${vars.join(', ')}, ${vars.map((v) => v.replace('v', 't')).join(', ')}]; };
+      }
+      exports.all = make();
+    `);
+    const r = patch(m, 'make>all', () => {
+      const ctx = callContext();
+      const out: unknown[] = [];
+      for (const prefix of ['v', 't']) {
+        for (let i = 0; i < count; i++) {
+          const name = `${prefix}${i}`;
+          if (i % 3 === 0) assert.throws(() => ctx.set(name, -1), TypeError, name);
+          else ctx.set(name, (ctx.get(name) as number) * 10);
+          out.push(ctx.get(name));
+        }
+      }
+      return out;
+    });
+    const expected = [...vars, ...vars].map(
+      (_, j) => (j % count) * ((j % count) % 3 === 0 ? 1 : 10),
+    );
+    assert.deepEqual(m.exports['all']!(), expected);
+    r.remove();
+    assert.deepEqual(m.exports['all']!(), expected, 'the original sees the written values');
   });
 });

@@ -21,7 +21,7 @@ import type {
 import { RUNTIME_KEY, slotsSpecifier } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 19;
+export const TRANSFORM_VERSION = 20;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -97,7 +97,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
       generator: f.generator,
       line,
       column,
-      scope: [...f.free.keys()].sort(),
+      scope: reachableNames(f),
       privates: f.privates,
       superAccess: f.superAccess && f.usesSuper,
       tracked,
@@ -214,7 +214,7 @@ class Generator {
     // them would make V8 allocate a context for them on every call of the enclosing function.
     const thisExpr =
       f.kind === 'derived-constructor' || (f.arrow && !f.usesThis && !f.usesSuper)
-        ? 'undefined'
+        ? 'void 0'
         : f.thisUnsafe
           ? lazyThis
           : 'this';
@@ -228,10 +228,10 @@ class Generator {
     const ntExpr = f.arrow
       ? f.newTargetOk && f.usesNewTarget
         ? 'new.target'
-        : 'undefined'
+        : 'void 0'
       : constructible
         ? 'new.target'
-        : 'undefined';
+        : 'void 0';
     // Tracked functions count their live frame in the calling task for the whole run of the
     // body or of the replacement (awaited / delegated inside the try), see src/transition/tasks.ts.
     const trackStart = tracked ? `const ${T}=${slot}.e();try{` : '';
@@ -440,57 +440,39 @@ class Generator {
 
   /** The per-call accessor for what the replacement may reach in the original's scope. */
   private scopeAccessor(f: FoundFunction, info: FunctionInfo): string {
-    const names: string[] = [];
-    const assigned = new Set<string>();
-    for (const name of info.scope) {
-      // Names that are keywords in some contexts can only be bindings in sloppy code; the
-      // accessor may sit in a context where they are not identifiers (see docs/naming.md).
-      if (
-        CONTEXTUAL.has(name) ||
-        (name === 'await' && f.async) ||
-        (name === 'yield' && f.generator)
-      )
-        continue;
-      names.push(name);
-      const b = f.free.get(name);
-      if (b !== undefined && isWritable(b)) assigned.add(name);
-    }
-    const special = (O: string, V: string, W: string): string[] => {
-      const cases = info.privates.map(
-        (priv) =>
-          `case"${priv}":return ${O}===2?${V}.${priv}:${O}===3?(${V}.${priv}=${W}):${priv} in ${V}`,
-      );
-      if (info.superAccess) cases.push(`case"super":return super[${V}]`);
-      if (f.kind === 'derived-constructor')
-        cases.push(`case"super()":return(super(...${V}),this)`, `case"this":return this`);
-      return cases;
-    };
-    const hasSpecial =
-      info.privates.length > 0 || info.superAccess || f.kind === 'derived-constructor';
-    if (names.length === 0 && !hasSpecial) return 'undefined';
+    const names = info.scope;
+    const assigned = new Set(names.filter((name) => isWritable(f.free.get(name)!)));
+    const superCall = f.kind === 'derived-constructor';
+    if (names.length === 0 && info.privates.length === 0 && !info.superAccess && !superCall)
+      return 'void 0';
+    const extra: Extra = { privates: info.privates, superAccess: info.superAccess, superCall };
     // A named function expression's own name lives in a scope of the call itself: read from an
     // inner closure, V8 would keep it in a heap context allocated on every call (acorn's regexp
     // scanner ran 4-10% slower on Node 26). The accessor gets it as a parameter of its own,
     // passed by the function's code, which reads its name from the closure register.
     const own = ownNameRead(f, names);
-    if (own === null) return this.accessor(names, assigned, special, true);
+    if (own === null) return this.accessor(names, assigned, extra);
     const F = `${this.p}f`;
-    const inner = this.accessor(names, assigned, special, true, new Map([[own, F]]));
+    const inner = this.accessor(names, assigned, extra, new Map([[own, F]]));
     return `((${F})=>${inner})(${own})`;
   }
 
   /**
-   * A scope accessor `(op, name, v, w) => …` over `names`: op 0 reads a name; op 1 writes it when
-   * it is writable (see isWritable) and otherwise returns the module record, which the runtime turns into a TypeError (src/runtime/context.ts), as for
-   * `const`; other ops go to the `special` cases (private members, `super`). Its parameters get
-   * one-letter names unless one of the names would be shadowed: accessors are a large share of
-   * the generated text, which V8 reads and keeps on every start.
+   * A scope accessor `(o,n,v,w)=>…` over `names`, one expression of conditionals: op 0 reads
+   * `names[n]`; op 1 writes `v` to it when it is writable (see isWritable) and otherwise returns
+   * the module record, which the runtime turns into a TypeError (src/runtime/context.ts), as for
+   * `const`; ops 2–4 read, write (`w`) and test private member `privates[n]` of `v`; op 5 reads
+   * `super[v]`, op 6 calls `super(...v)` (ScopeOp in src/runtime/key.ts). The runtime asks only
+   * for what FunctionInfo lists, so an op the function lacks needs no branch. Names are picked
+   * by index through a balanced tree of `n<k?…:…`, not a `switch` over their strings: accessors
+   * were most of the generated text (typescript.js: 6.2 of 9.7 MB), which V8 scans on every
+   * compile of the enclosing function and keeps for the life of the process. Parameters get
+   * one-letter names unless one of the names would be shadowed.
    */
   private accessor(
     names: readonly string[],
     assigned: ReadonlySet<string>,
-    special: (O: string, V: string, W: string) => string[],
-    withW: boolean,
+    extra: Extra | null,
     /** Names read through another expression (ownNameRead). */
     reads: ReadonlyMap<string, string> = new Map(),
   ): string {
@@ -498,20 +480,33 @@ class Generator {
     const M = `${p}m`;
     const short = !names.some((n) => n === 'o' || n === 'n' || n === 'v' || n === 'w');
     const [O, N, V, W] = short ? ['o', 'n', 'v', 'w'] : [`${p}o`, `${p}n`, `${p}v`, `${p}w`];
-    const section = (cases: string[]): string =>
-      cases.length > 0 ? `switch(${N}){${cases.join(';')}}` : '';
-    const readCases = section(
-      names.map((n) => `case${JSON.stringify(n)}:return ${reads.get(n) ?? n}`),
-    );
-    const writes = section(
-      names.filter((n) => assigned.has(n)).map((n) => `case${JSON.stringify(n)}:return ${n}=${V}`),
-    );
-    const body =
-      (readCases !== '' ? `if(${O}===0)${readCases}` : '') +
-      (writes !== '' ? `if(${O}===1)${writes}` : '') +
-      section(special(O, V, W)) +
-      `return ${M}`;
-    return `(${O},${N},${V}${withW ? `,${W}` : ''})=>{${body}}`;
+    const pick = (leaves: readonly string[]): string => pickByIndex(N, leaves);
+    // Ops from the highest down, each `O>k?…:` taking the ops above k.
+    let expr = '';
+    let params = 2;
+    if (extra?.superCall === true) {
+      expr += `${O}>5?(super(...${V}),this):`;
+      params = 3;
+    }
+    if (extra?.superAccess === true) {
+      expr += `${O}>4?super[${V}]:`;
+      params = 3;
+    }
+    if (extra !== null && extra.privates.length > 0) {
+      const leaves = extra.privates.map(
+        (priv) => `${O}<3?${V}.${priv}:${O}<4?${V}.${priv}=${W}:${priv} in ${V}`,
+      );
+      expr += `${O}>1?${pick(leaves)}:`;
+      params = 4;
+    }
+    if (assigned.size > 0) {
+      expr += `${O}?${pick(names.map((n) => (assigned.has(n) ? `${n}=${V}` : M)))}:`;
+      params = Math.max(params, 3);
+    } else if (names.length > 0) {
+      expr += `${O}?${M}:`;
+    }
+    expr += names.length > 0 ? pick(names.map((n) => reads.get(n) ?? n)) : M;
+    return `(${[O, N, V, W].slice(0, params).join(',')})=>${expr}`;
   }
 
   /**
@@ -529,7 +524,7 @@ class Generator {
   ): void {
     const { p } = this;
     const M = `${p}m`;
-    const accessor = `${M}.b(${this.accessor(bindings, assigned, () => [], false)});`;
+    const accessor = `${M}.b(${this.accessor(bindings, assigned, null)});`;
     let text: string;
     if (commonjs) {
       const slots = tracked.map((i) => `,${p}${i}=${M}.s[${i}]`).join('');
@@ -698,6 +693,47 @@ function isLineTerminator(c: number): boolean {
 
 function isDirective(stmt: Node): boolean {
   return stmt.type === 'ExpressionStatement' && typeof stmt['directive'] === 'string';
+}
+
+/** What a function's scope accessor offers besides names (see Generator.accessor). */
+interface Extra {
+  readonly privates: readonly string[];
+  readonly superAccess: boolean;
+  readonly superCall: boolean;
+}
+
+/**
+ * The names a function's scope accessor reads, in accessor index order (FunctionInfo.scope):
+ * its free names, less those that are keywords in some contexts. Those can only be bindings in
+ * sloppy code, and the accessor may sit in a context where they are not identifiers (see
+ * docs/naming.md).
+ */
+function reachableNames(f: FoundFunction): string[] {
+  return [...f.free.keys()]
+    .filter(
+      (name) =>
+        !CONTEXTUAL.has(name) &&
+        !(name === 'await' && f.async) &&
+        !(name === 'yield' && f.generator),
+    )
+    .sort();
+}
+
+/**
+ * An expression that gives `leaves[n]` for an index `n` held in the variable named `N`: a
+ * balanced tree of `N<k?…:…` (depth log2 of the count, so no parser recursion limit is near),
+ * where runs of equal leaves share one branch.
+ */
+export function pickByIndex(N: string, leaves: readonly string[]): string {
+  const starts: number[] = [];
+  for (let i = 0; i < leaves.length; i++)
+    if (i === 0 || leaves[i] !== leaves[i - 1]) starts.push(i);
+  const tree = (lo: number, hi: number): string => {
+    if (lo === hi) return leaves[starts[lo]!]!;
+    const mid = (lo + hi + 1) >> 1;
+    return `${N}<${starts[mid]}?${tree(lo, mid - 1)}:${tree(mid, hi)}`;
+  };
+  return tree(0, starts.length - 1);
 }
 
 /** `Function.length`: parameters before the first default or rest parameter. */

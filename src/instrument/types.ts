@@ -27,9 +27,12 @@ export interface FunctionInfo {
   /** 1-based line and 0-based column of the function's start in the original file. */
   readonly line: number;
   readonly column: number;
-  /** Enclosing-function bindings the replacement can read and write through the scope accessor. */
+  /**
+   * Enclosing-function bindings the replacement can read and write through the scope accessor,
+   * sorted; the accessor takes a binding's position in this list.
+   */
   readonly scope: readonly string[];
-  /** Private names (`#x`) of enclosing classes reachable through the scope accessor. */
+  /** Private names (`#x`) of enclosing classes reachable through the scope accessor, by position. */
   readonly privates: readonly string[];
   /** Whether the scope accessor offers `super` property access / the `super(...)` call. */
   readonly superAccess: boolean;

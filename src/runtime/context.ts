@@ -75,14 +75,14 @@ export function callContextFor(
   const info = slot.info;
   const mod = slot.module;
   const target = slot.label;
-  const local = new Set(info.scope);
-  const privates = new Set(info.privates);
-  const moduleNames = new Set(mod.meta.moduleBindings);
 
-  const binding = (name: string): { accessor: ScopeAccessor } => {
-    if (local.has(name) && scope !== undefined) return { accessor: scope };
-    if (moduleNames.has(name) && mod.accessor !== null) return { accessor: mod.accessor };
-    const reachable = [...local, ...moduleNames].sort();
+  /** The accessor that reads `name` and the name's index there. */
+  const binding = (name: string): { accessor: ScopeAccessor; index: number } => {
+    const local = scope !== undefined ? info.scope.indexOf(name) : -1;
+    if (local >= 0) return { accessor: scope!, index: local };
+    const top = mod.accessor !== null ? mod.bindingIndex(name) : -1;
+    if (top >= 0) return { accessor: mod.accessor!, index: top };
+    const reachable = [...new Set([...info.scope, ...mod.meta.moduleBindings])].sort();
     throw new ReferenceError(
       `'${name}' is not reachable from the replacement of ${target}: it is neither a variable the original uses from an enclosing function nor a top-level binding of the module` +
         (reachable.length > 0
@@ -90,14 +90,15 @@ export function callContextFor(
           : ''),
     );
   };
-  const privateAccessor = (name: string): ScopeAccessor => {
-    if (!privates.has(name) || scope === undefined) {
+  const privateMember = (name: string): { accessor: ScopeAccessor; index: number } => {
+    const index = info.privates.indexOf(name);
+    if (index < 0 || scope === undefined) {
       throw new ReferenceError(
         `'${name}' is not a private member of a class enclosing ${target}` +
-          (privates.size > 0 ? ` (private members: ${[...privates].join(', ')})` : ''),
+          (info.privates.length > 0 ? ` (private members: ${info.privates.join(', ')})` : ''),
       );
     }
-    return scope;
+    return { accessor: scope, index };
   };
   const requireScope = (what: string, ok: boolean): ScopeAccessor => {
     if (!ok || scope === undefined)
@@ -106,31 +107,37 @@ export function callContextFor(
       );
     return scope;
   };
+  const op = (
+    at: { accessor: ScopeAccessor; index: number },
+    code: number,
+    a?: unknown,
+    b?: unknown,
+  ): unknown => at.accessor(code, at.index, a, b);
 
   return {
     target,
     this: self,
     newTarget,
-    get: (name) => binding(name).accessor(ScopeOp.get, name),
+    get: (name) => op(binding(name), ScopeOp.get),
     set: (name, value) => {
       // The generated accessor answers a write to a read-only binding with the module record
       // instead of assigning it (src/instrument/analyze.ts, isWritable).
-      if (binding(name).accessor(ScopeOp.set, name, value) === mod) {
+      if (op(binding(name), ScopeOp.set, value) === mod) {
         throw new TypeError(
           `'${name}' is read-only to the replacement of ${target}: it is a const, an import, or a function or class declaration the program never reassigns. Replace a function by patching it (that reaches every reference); keep new state in a shadow variable (docs/shadow.md) or in a new binding of the patch`,
         );
       }
     },
-    getPrivate: (obj, name) => privateAccessor(name)(ScopeOp.privateGet, name, obj),
+    getPrivate: (obj, name) => op(privateMember(name), ScopeOp.privateGet, obj),
     setPrivate: (obj, name, value) => {
-      privateAccessor(name)(ScopeOp.privateSet, name, obj, value);
+      op(privateMember(name), ScopeOp.privateSet, obj, value);
     },
-    hasPrivate: (obj, name) => privateAccessor(name)(ScopeOp.privateHas, name, obj) === true,
-    superGet: (key) => requireScope('super', info.superAccess)(ScopeOp.superGet, 'super', key),
+    hasPrivate: (obj, name) => op(privateMember(name), ScopeOp.privateHas, obj) === true,
+    superGet: (key) => requireScope('super', info.superAccess)(ScopeOp.superGet, 0, key),
     superCall: (...args) => {
       const value = requireScope('super(...)', info.kind === 'derived-constructor')(
         ScopeOp.superCall,
-        'super()',
+        0,
         args,
       );
       self = value;
@@ -226,9 +233,12 @@ function originalFunction(
     value = self;
   } else {
     const accessor = callee.viaModule ? slot.module.accessor : scope;
-    if (accessor === null || accessor === undefined)
+    const index = callee.viaModule
+      ? slot.module.bindingIndex(callee.binding)
+      : slot.info.scope.indexOf(callee.binding);
+    if (accessor === null || accessor === undefined || index < 0)
       return fail(`the binding '${callee.binding}' is not reachable`);
-    value = accessor(ScopeOp.get, callee.binding) as unknown;
+    value = accessor(ScopeOp.get, index);
   }
   const isObject = (v: unknown): v is object =>
     v !== null && (typeof v === 'object' || typeof v === 'function');

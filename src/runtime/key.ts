@@ -42,14 +42,21 @@ export function parseSlotsUrl(url: string): { parentUrl: string; cells: string; 
   return { parentUrl, cells, slots: s === null ? [] : s.split(',').map(Number) };
 }
 
-/** Scope accessor operations (see FunctionInfo and docs/architecture.md). */
+/**
+ * Scope accessor operations (see ScopeAccessor in slot.ts and the instrumenter's accessor): the
+ * runtime asks a function's accessor only for what its FunctionInfo lists.
+ */
 export const ScopeOp = {
+  /** Reads binding `index`. */
   get: 0,
+  /** Writes binding `index`; a read-only one answers with the module record. */
   set: 1,
+  /** Reads, writes and tests private member `index` on an object. */
   privateGet: 2,
   privateSet: 3,
   privateHas: 4,
+  /** `super[key]`. */
   superGet: 5,
+  /** `super(...args)`, returning the initialized `this`. */
   superCall: 6,
-  thisValue: 7,
 } as const;

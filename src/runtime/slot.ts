@@ -9,8 +9,12 @@
 import type { FunctionInfo } from '../instrument/types.ts';
 import type { LoadedModule } from './table.ts';
 
-/** Scope accessor generated inside a function: see ScopeOp in key.ts. */
-export type ScopeAccessor = (op: number, name: string, a?: unknown, b?: unknown) => unknown;
+/**
+ * Scope accessor generated inside a function (or, for the module's top-level bindings, by the
+ * module header): `op` is a ScopeOp (key.ts), `index` a position in FunctionInfo.scope,
+ * FunctionInfo.privates or the module's moduleBindings.
+ */
+export type ScopeAccessor = (op: number, index: number, a?: unknown, b?: unknown) => unknown;
 
 /**
  * Called by the entry check with the call's `this`, `new.target` (undefined where the function

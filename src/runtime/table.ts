@@ -148,6 +148,8 @@ export class LoadedModule implements ModuleInstance {
   current = true;
   /** Slots by name; built with the slots' records, on first lookup. */
   private byNameMap: Map<string, Slot[]> | null = null;
+  /** Positions of the top-level bindings in the module accessor; built on first use. */
+  private bindingIndexMap: Map<string, number> | null = null;
   /** Global name prefix of the module's gate cells (cell `i` is this prefix and `i`). */
   readonly cells: string;
   constructor(meta: ModuleMeta, cells: string) {
@@ -178,6 +180,11 @@ export class LoadedModule implements ModuleInstance {
   }
   b(accessor: ScopeAccessor): void {
     this.accessor = accessor;
+  }
+  /** Index of a top-level binding in the module accessor, or -1. */
+  bindingIndex(name: string): number {
+    this.bindingIndexMap ??= new Map(this.meta.moduleBindings.map((n, i) => [n, i]));
+    return this.bindingIndexMap.get(name) ?? -1;
   }
   get url(): string {
     return this.meta.url;
