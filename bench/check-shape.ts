@@ -82,8 +82,10 @@ const check = new RegExp(
   `/\\*${p}\\[\\*/const ${p}g=${cell};if\\(${p}g!==null\\)\\{.*?/\\*\\]${p}\\*/`,
   'g',
 );
+// A scope accessor `(o,n,v,w)=>…`: one expression without commas or parentheses, but for a
+// derived constructor's `(super(...v),this)`.
 const scope = new RegExp(
-  `\\((?:${p})?o,(?:${p})?n,(?:${p})?v,(?:${p})?w\\)=>\\{.*?return ${p}m\\}(?=[,)])`,
+  `\\((?:${p})?o,(?:${p})?n(?:,(?:${p})?v)?(?:,(?:${p})?w)?\\)=>(?:\\(super\\(\\.\\.\\.(?:${p})?v\\),this\\)|[^,()])*`,
   'g',
 );
 // The edits, on the generated text (docs/architecture.md has the shapes).
@@ -92,18 +94,18 @@ const exprCheck = new RegExp(
   `\\{const ${p}g=${cell};if\\(${p}g!==null\\)\\{(?:(?!/\\*\\]).)*?\\}return ?\\(/\\*\\]${p}\\*/`,
   'g',
 );
-const moduleAccessor = new RegExp(`${p}m\\.b\\(.*?return ${p}m\\}\\);`);
+const moduleAccessor = new RegExp(`${p}m\\.b\\(\\([^)]*\\)=>[^)]*\\);`);
 const noArguments = (c: string): string => c.replaceAll(',...arguments);if(', ');if(');
-const noScope = (c: string): string => c.replace(scope, 'undefined');
+const noScope = (c: string): string => c.replace(scope, 'void 0');
 const noCheck = (c: string): string => c.replace(check, '').replace(exprCheck, `{return(/*]${P}*/`);
 const noModuleAccessor = (c: string): string => c.replace(moduleAccessor, '');
-// The accessors' write cases (`if(o===1)switch(n){case"x":return x=v;…}`): what it costs that
-// a variable a replacement may assign is one V8 cannot treat as never assigned.
-const scopeWrites = new RegExp(
-  `if\\((?:${p})?o===1\\)switch\\((?:${p})?n\\)\\{(?:case"[^"]+":return [\\w$]+=(?:${p})?v;?)+\\}`,
-  'g',
-);
-const noScopeWrites = (c: string): string => c.replace(scopeWrites, '');
+// The accessors' writes (the leaves `x=v` of their write trees, answered by the module record
+// instead): what it costs that a variable a replacement may assign is one V8 cannot treat as
+// never assigned.
+const scopeWrite = new RegExp(`[\\w$]+=(?:${p})?v(?=[:,)]|$)`, 'g');
+const withoutWrites = (accessor: string): string => accessor.replace(scopeWrite, `${P}m`);
+const noScopeWrites = (c: string): string =>
+  c.replace(scope, withoutWrites).replace(moduleAccessor, withoutWrites);
 // Only the fast test stays; the call that would run a replacement is cut to `throw 0`: what the
 // bytecode size of the slow path costs (V8's inlining budgets count every byte of a function).
 const slowPath = new RegExp(
@@ -146,7 +148,7 @@ const VARIANTS: { name: string; edit: ((code: string) => string) | null }[] = [
         .replace(new RegExp(`const ${p}g=${cell};`, 'g'), `const ${P}g=${P}$1.g;`)
         .replace(
           new RegExp(`(var ${p}m=[^;]*?\\.enter\\([^;]*?\\))`),
-          `$1${Array.from({ length: result.functions.length }, (_, i) => `,${P}${i}=${P}m.s[${i}]`).join('')};for(const ${P}s of ${P}m.s)${P}s.g=null`,
+          `$1${Array.from({ length: result.functions.length }, (_, i) => `,${P}${i}=${P}m.s(${i})`).join('')};for(let ${P}i=0;${P}i<${result.functions.length};${P}i++)${P}m.s(${P}i).g=null`,
         ),
   },
   { name: 'no check, no module accessor', edit: (c) => noModuleAccessor(noCheck(c)) },

@@ -618,10 +618,10 @@ describe('function table: function lists read on first use', () => {
       reads++;
       return { functions: [fn, fnB], refused: [], moduleBindings: ['f'], prefix: '$lp_' };
     });
-    assert.equal(mod.s.length, 2);
+    assert.equal(mod.meta.functionCount, 2);
     assert.match(
       slotsModuleSource(slotsUrlFor(slotsSpecifier(mod.cells, [1]), url)!),
-      /export const s1=m\.s\[1\];export\{m\}/,
+      /export const s1=m\.s\(1\);export\{m\}/,
     );
     assert.doesNotMatch(
       slotsModuleSource(slotsUrlFor(slotsSpecifier(mod.cells, []), url)!),
@@ -630,9 +630,9 @@ describe('function table: function lists read on first use', () => {
     );
     assert.equal(reads, 0, 'entering the module and its slots module need only the count');
     const slot = mod.findFunction('b');
-    assert.equal(slot, mod.s[1]);
+    assert.equal(slot, mod.s(1));
     assert.equal(slot.info.name, 'b');
-    assert.equal(mod.s[0]!.info.name, 'f');
+    assert.equal(mod.s(0).info.name, 'f');
     assert.deepEqual(mod.meta.moduleBindings, ['f']);
     assert.equal(mod.meta.functions[1], fnB);
     assert.equal(reads, 1);
@@ -645,8 +645,16 @@ describe('function table: function lists read on first use', () => {
       moduleBindings: [],
       prefix: '$lp_',
     }));
+    const early = mod.s(1); // made before the list is read, as an async function's header does
+    assert.throws(
+      () => early.info.name,
+      /internal error: a function's info \(name\) was read before/,
+    );
     assert.equal(mod.meta.functions.length, 2);
-    assert.equal(mod.s[1]!.info, fnB);
+    assert.equal(early.info, fnB, 'a slot made earlier gets its record');
+    assert.equal(mod.s(0).info, fn, 'a slot made later has it from the start');
+    assert.equal(mod.s(1), early, 'one slot per function');
+    assert.throws(() => mod.s(2), /has no function slot 2 \(it has 2\)/);
   });
 
   test('a list that cannot be read fails the lookup and is read again next time', () => {

@@ -55,7 +55,7 @@ describe('gate cells', () => {
     delete require.cache[first.file];
     const edited = loadCjs<{ f(): number }>(source.replace('1', '3'), 'cells-reeval');
     assert.notEqual(edited.module, first.module);
-    assert.notEqual(edited.module.s[0]!.cell, first.module.s[0]!.cell);
+    assert.notEqual(edited.module.s(0).cell, first.module.s(0).cell);
     const r2 = redirect(target(edited, 'f'), (() => 4) as Replacement);
     assert.equal(edited.exports.f(), 4);
     assert.equal(first.exports.f(), 1, 'the superseded version keeps its own, empty cell');

@@ -30,7 +30,7 @@ describe('live frames of async functions', () => {
     const slotOf = (name: string) => {
       const info = m.result.functions.find((f) => f.name === name || f.name.endsWith(`.${name}`));
       assert.ok(info, name);
-      return m.module.s[info.index]! as unknown as { n: number };
+      return m.module.s(info.index) as unknown as { n: number };
     };
     const log: string[] = [];
     assert.equal(await m.exports['value']!(2), 4);

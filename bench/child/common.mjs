@@ -167,7 +167,7 @@ export async function instrumentation(pathPart) {
   for (const m of table.all()) {
     if (pathPart !== undefined && !m.meta.filename.includes(pathPart)) continue;
     modules++;
-    functions += m.s.length;
+    functions += m.meta.functionCount;
     refused += m.meta.refused.length;
   }
   return { modules, functions, refused };

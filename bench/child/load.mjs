@@ -63,7 +63,7 @@ async function counts(pathPart) {
   for (const m of table.all()) {
     if (!m.meta.filename.includes(pathPart)) continue;
     modules++;
-    functions += m.s.length;
+    functions += m.meta.functionCount;
   }
   return { modules, functions };
 }

@@ -126,7 +126,7 @@ export function listModules(): {
   return table.all().map((m) => ({
     module: m.displayName,
     url: m.url,
-    functions: m.s.length,
+    functions: m.meta.functionCount,
     evaluations: m.evaluations,
   }));
 }

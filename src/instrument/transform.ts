@@ -21,7 +21,7 @@ import type {
 import { RUNTIME_KEY, slotsSpecifier } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 20;
+export const TRANSFORM_VERSION = 21;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -527,7 +527,7 @@ class Generator {
     const accessor = `${M}.b(${this.accessor(bindings, assigned, null)});`;
     let text: string;
     if (commonjs) {
-      const slots = tracked.map((i) => `,${p}${i}=${M}.s[${i}]`).join('');
+      const slots = tracked.map((i) => `,${p}${i}=${M}.s(${i})`).join('');
       // A CommonJS module may declare its own `globalThis` or `Symbol` at top level (lodash's
       // per-method packages do `var Symbol = root.Symbol`): reach the global object by a name the
       // module does not shadow.
@@ -545,7 +545,7 @@ class Generator {
       // which V8 folds (an import binding is a cell load and a hole check on every call).
       const imported = new Set(early);
       const names = early.map((i) => `s${i} as ${p}${i},`).join('');
-      const local = tracked.filter((i) => !imported.has(i)).map((i) => `${p}${i}=${M}.s[${i}]`);
+      const local = tracked.filter((i) => !imported.has(i)).map((i) => `${p}${i}=${M}.s(${i})`);
       const consts = local.length > 0 ? `const ${local.join(',')};` : '';
       // The specifier names the gate cells' prefix and the slots imported, so the slots module
       // defines the cells before any module of an import cycle runs, and exports only those slots.

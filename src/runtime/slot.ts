@@ -76,9 +76,12 @@ export class Slot {
   n = 0;
   readonly module: LoadedModule;
   readonly info: FunctionInfo;
-  constructor(module: LoadedModule, info: FunctionInfo, cell: string) {
+  /** Position in the module's function list (FunctionInfo.index, known before the list is read). */
+  readonly index: number;
+  constructor(module: LoadedModule, info: FunctionInfo, index: number, cell: string) {
     this.module = module;
     this.info = info;
+    this.index = index;
     this.cell = cell;
   }
   /** The gate, or null while nothing is installed (the function runs its own code). */

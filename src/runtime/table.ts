@@ -31,7 +31,8 @@ export interface ModuleMeta {
 
 /** What generated code receives from `enter`: its slots and where to register its accessor. */
 export interface ModuleInstance {
-  readonly s: readonly Slot[];
+  /** Slot `i` (created on first use: only async functions and generators read theirs). */
+  s(i: number): Slot;
   b(accessor: ScopeAccessor): void;
 }
 
@@ -139,7 +140,15 @@ const CELLS = /^\$lp\d*_[0-9a-f]{12}_$/;
 
 export class LoadedModule implements ModuleInstance {
   readonly meta: ModuleMeta;
-  readonly s: Slot[];
+  /**
+   * Slots created so far, by index. A slot is made when something asks for it: the header of an
+   * async function or generator (which counts its frames there), a lookup, a listing, a patch.
+   * Creating all of them at start cost eslint 340 KB of heap for 4,733 functions that nothing
+   * patches, and heap size decides when V8 starts marking (docs/architecture.md).
+   */
+  readonly #slots: (Slot | undefined)[] = [];
+  /** The function records, once read (null until then: slots get UNREAD_INFO). */
+  #functions: readonly FunctionInfo[] | null;
   /** Module-level accessor of the latest evaluation. */
   accessor: ScopeAccessor | null = null;
   /** How many times the module's code has been evaluated (CommonJS cache deletion re-runs it). */
@@ -155,26 +164,39 @@ export class LoadedModule implements ModuleInstance {
   constructor(meta: ModuleMeta, cells: string) {
     this.meta = meta;
     this.cells = cells;
-    const s: Slot[] = [];
-    const known =
+    this.#functions =
       meta instanceof LazyModuleMeta
         ? meta.functionsOr((functions) => {
-            for (let i = 0; i < s.length; i++)
-              (s[i] as { info: FunctionInfo }).info = functions[i]!;
+            this.#functions = functions;
+            for (const slot of this.#slots)
+              if (slot !== undefined)
+                (slot as { info: FunctionInfo }).info = functions[slot.index]!;
           })
         : meta.functions;
-    for (let i = 0; i < meta.functionCount; i++) {
-      const cell = `${cells}${i}`;
-      defineCell(cell, null);
-      s.push(new Slot(this, known !== null ? known[i]! : UNREAD_INFO, cell));
+    for (let i = 0; i < meta.functionCount; i++) defineCell(`${cells}${i}`, null);
+  }
+  s(i: number): Slot {
+    let slot = this.#slots[i];
+    if (slot === undefined) {
+      if (!(Number.isInteger(i) && i >= 0 && i < this.meta.functionCount))
+        throw new RangeError(
+          `livepatch: ${this.url} has no function slot ${i} (it has ${this.meta.functionCount}); clear the transform cache and restart`,
+        );
+      const info = this.#functions !== null ? this.#functions[i]! : UNREAD_INFO;
+      slot = new Slot(this, info, i, `${this.cells}${i}`);
+      this.#slots[i] = slot;
     }
-    this.s = s;
+    return slot;
+  }
+  /** Every slot of the module, in index order (creates those not made yet). */
+  allSlots(): Slot[] {
+    return Array.from({ length: this.meta.functionCount }, (_, i) => this.s(i));
   }
   /** Reads the function list (on first use; the slots get their records then). */
   private get byName(): Map<string, Slot[]> {
     if (this.byNameMap === null) {
       void this.meta.functions; // reading it gives the slots their records (constructor)
-      this.byNameMap = indexByName(this.s);
+      this.byNameMap = indexByName(this.allSlots());
     }
     return this.byNameMap;
   }
@@ -368,7 +390,7 @@ class FunctionTable {
       throw new Error(`livepatch: no instrumented module ${parentUrl} is being loaded`);
     const slots = wanted
       .filter((i) => Number.isInteger(i) && i >= 0 && i < meta.functionCount)
-      .map((i) => `s${i}=m.s[${i}]`)
+      .map((i) => `s${i}=m.s(${i})`)
       .join(',');
     return (
       `const m=globalThis[Symbol.for(${JSON.stringify(RUNTIME_KEY)})].enter(${JSON.stringify(parentUrl)},${JSON.stringify(cells)});` +
