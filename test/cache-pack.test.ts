@@ -165,6 +165,22 @@ describe('transform cache: packs', () => {
     assert.equal(warm.cache.stats.packHits, 3);
   });
 
+  test("a module's function list is read from the pack when asked for, also after the pack was rewritten", () => {
+    const dir = tempDir('pack-meta-later');
+    coldStart(dir, [a, b]);
+    removeEntryFiles(dir); // only the pack can answer
+    const { cache, index } = open(dir);
+    const fromPackA = index.entry(a.key, a.identity)!;
+    const fromPackB = index.entry(b.key, b.identity)!;
+    assert.deepEqual(fromPackA.readMeta().functions, [fn], 'read from the open pack');
+    // c is not packed: this process writes the pack anew, which closes the one it read.
+    cache.set(c.key, c.identity, hash, entryOf(c), null, '/app/x.js');
+    index.record(c.id, c.stamp, { hash, key: c.key, format: null });
+    index.flush();
+    assert.equal(cache.stats.packWrites, 1);
+    assert.deepEqual(fromPackB.readMeta().functions, [fn], 'after the pack it came from closed');
+  });
+
   test('an entry read from its file because the pack lacks it gets packed', () => {
     const dir = tempDir('pack-lacks');
     coldStart(dir, [a]);
