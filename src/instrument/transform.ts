@@ -481,31 +481,28 @@ class Generator {
     const short = !names.some((n) => n === 'o' || n === 'n' || n === 'v' || n === 'w');
     const [O, N, V, W] = short ? ['o', 'n', 'v', 'w'] : [`${p}o`, `${p}n`, `${p}v`, `${p}w`];
     const pick = (leaves: readonly string[]): string => pickByIndex(N, leaves);
+    const privates = extra?.privates ?? [];
     // Ops from the highest down, each `O>k?…:` taking the ops above k.
     let expr = '';
-    let params = 2;
-    if (extra?.superCall === true) {
-      expr += `${O}>5?(super(...${V}),this):`;
-      params = 3;
-    }
-    if (extra?.superAccess === true) {
-      expr += `${O}>4?super[${V}]:`;
-      params = 3;
-    }
-    if (extra !== null && extra.privates.length > 0) {
-      const leaves = extra.privates.map(
+    if (extra?.superCall === true) expr += `${O}>5?(super(...${V}),this):`;
+    if (extra?.superAccess === true) expr += `${O}>4?super[${V}]:`;
+    if (privates.length > 0) {
+      const leaves = privates.map(
         (priv) => `${O}<3?${V}.${priv}:${O}<4?${V}.${priv}=${W}:${priv} in ${V}`,
       );
       expr += `${O}>1?${pick(leaves)}:`;
-      params = 4;
     }
-    if (assigned.size > 0) {
+    if (assigned.size > 0)
       expr += `${O}?${pick(names.map((n) => (assigned.has(n) ? `${n}=${V}` : M)))}:`;
-      params = Math.max(params, 3);
-    } else if (names.length > 0) {
-      expr += `${O}?${M}:`;
-    }
+    else if (names.length > 0) expr += `${O}?${M}:`;
     expr += names.length > 0 ? pick(names.map((n) => reads.get(n) ?? n)) : M;
+    // Only the parameters the expression uses: `w` for private writes, `v` for any value.
+    const params =
+      privates.length > 0
+        ? 4
+        : extra?.superCall === true || extra?.superAccess === true || assigned.size > 0
+          ? 3
+          : 2;
     return `(${[O, N, V, W].slice(0, params).join(',')})=>${expr}`;
   }
 
