@@ -134,6 +134,22 @@ describe('transform cache: packs', () => {
     );
   });
 
+  test('code stored as UTF-8 follows the Latin-1 code, whatever order the modules loaded in', () => {
+    // A warm start reads the Latin-1 part of the code section into one string and decodes UTF-8
+    // code per module: UTF-8 code inside that part would be held twice.
+    const dir = tempDir('pack-order');
+    const d = moduleNamed('d');
+    coldStart(dir, [a, b, c, d]);
+    const [pack] = packFiles(dir);
+    const bytes = fs.readFileSync(path.join(dir, pack!));
+    const utf8 = Buffer.from(b.code);
+    assert.deepEqual(bytes.subarray(bytes.length - utf8.length), utf8);
+    removeEntryFiles(dir);
+    const warm = warmStart(dir, [d, c, b, a]);
+    assert.deepEqual(warm.codes, [d.code, c.code, b.code, a.code]);
+    assert.equal(warm.cache.stats.packHits, 4);
+  });
+
   test('one program per pack: another main script, or command line, has its own', () => {
     const dir = tempDir('pack-programs');
     coldStart(dir, [a]);

@@ -482,19 +482,30 @@ export class SourceIndex {
       for (const rest of this.#load().values()) referred.add(rest.split('\t')[2] ?? '');
       for (const key of old.keys()) if (referred.has(key)) keys.add(key);
     }
-    const heads: Uint8Array[] = [];
-    const codes: Uint8Array[] = [];
-    let headBytes = 0;
-    let codeBytes = 0;
+    const latin1: (readonly [Uint8Array, Uint8Array])[] = [];
+    const utf8: (readonly [Uint8Array, Uint8Array])[] = [];
     for (const key of keys) {
       const parts =
         (old !== null && !this.#unusable.has(key) ? old.parts(key) : null) ??
         splitEntry(this.#cache.entryBytes(key), key);
       if (parts === null) continue;
-      heads.push(parts[0]);
-      codes.push(parts[1]);
-      headBytes += parts[0].length;
-      codeBytes += parts[1].length;
+      (parseHeader(Buffer.from(parts[0].buffer, parts[0].byteOffset, parts[0].byteLength), 0)
+        ?.encoding === 'latin1'
+        ? latin1
+        : utf8
+      ).push(parts);
+    }
+    // Latin-1 code first: a warm start reads that part of the code section into one string, and
+    // the code stored as UTF-8 (decoded per module) not at all.
+    const heads: Uint8Array[] = [];
+    const codes: Uint8Array[] = [];
+    let headBytes = 0;
+    let codeBytes = 0;
+    for (const [head, code] of [...latin1, ...utf8]) {
+      heads.push(head);
+      codes.push(code);
+      headBytes += head.length;
+      codeBytes += code.length;
     }
     // Before the rename, which some systems refuse over an open file.
     old?.close();
@@ -579,7 +590,9 @@ interface PackedEntry {
  * string is large enough for Node to keep outside V8's heap, so the modules' code costs the
  * young generation's garbage collector nothing either; and it stays in memory as long as any
  * module does, as each module's source would anyway (V8 keeps a script's source). Code stored
- * as UTF-8 (not all ASCII) is read and decoded per entry.
+ * as UTF-8 (not all ASCII) is read and decoded per entry; it is written after the Latin-1 code,
+ * which alone goes into that string (V8 counts the string, outside its heap or not, towards the
+ * memory at which it starts a full collection).
  *
  * Layout: a header line `livepatch-pack <schema> <count> <headBytes> <codeBytes>`, then the
  * heads of the entries (each entry file up to its code: header line, identity, metadata), then
@@ -597,10 +610,13 @@ class Pack {
   readonly #headBytes: number;
   /** Position of the code section in the file. */
   readonly #codeBase: number;
-  readonly #codeBytes: number;
   readonly #entries: Map<string, PackedEntry>;
-  /** The code section as one string (latin1: a byte per character), read on first use. */
+  /**
+   * The code section up to the end of its last Latin-1 entry, as one string (a byte per
+   * character), read on first use.
+   */
   #code: string | null = null;
+  readonly #latin1Bytes: number;
   /**
    * The head section, once the file is closed: metadata is otherwise read from the file when a
    * module's function list is first asked for (most never are), rather than kept in memory from
@@ -613,14 +629,14 @@ class Pack {
     fd: number,
     headBase: number,
     headBytes: number,
-    codeBytes: number,
+    latin1Bytes: number,
     entries: Map<string, PackedEntry>,
   ) {
     this.#fd = fd;
     this.#headBase = headBase;
     this.#headBytes = headBytes;
     this.#codeBase = headBase + headBytes;
-    this.#codeBytes = codeBytes;
+    this.#latin1Bytes = latin1Bytes;
     this.#entries = entries;
   }
 
@@ -661,7 +677,7 @@ class Pack {
     let code: string;
     try {
       if (encoding === 'latin1') {
-        this.#code ??= this.#readAt(this.#codeBytes, 0)?.toString('latin1') ?? null;
+        this.#code ??= this.#readAt(this.#latin1Bytes, 0)?.toString('latin1') ?? null;
         if (this.#code === null) return null;
         code = this.#code.slice(e.codeAt, e.codeAt + codeLength);
       } else {
@@ -747,6 +763,7 @@ function readPack(fd: number): Pack | null {
   const entries = new Map<string, PackedEntry>();
   let at = 0;
   let codeAt = 0;
+  let latin1Bytes = 0;
   for (let i = 0; i < count; i++) {
     const header = parseHeader(heads, at);
     if (header === null) return null;
@@ -763,9 +780,10 @@ function readPack(fd: number): Pack | null {
     });
     at = end;
     codeAt += header.codeLength;
+    if (header.encoding === 'latin1') latin1Bytes = codeAt;
   }
   if (at !== headBytes || codeAt !== codeBytes) return null;
-  return new Pack(fd, eol + 1, headBytes, codeBytes, entries);
+  return new Pack(fd, eol + 1, headBytes, latin1Bytes, entries);
 }
 
 /** An entry file's bytes as a pack stores them (head, code), if they are an entry of `key`. */
