@@ -10,6 +10,9 @@
  *   plain + V8 cache  plain node with Node's compile cache warm (NODE_COMPILE_CACHE): the loader
  *                turns Node's compile cache on next to its own, so this is the like-for-like
  *                baseline for the warm start.
+ *   plain + 1 MB plain node, the program holding 1 MB more of objects while it loads (a
+ *                control, in the warm row's note): how close the plain run is to the heap size
+ *                at which V8 starts a full collection that the process then waits for at exit.
  * The modes are interleaved within each repetition, in an order that flips every repetition;
  * medians over repetitions. Target: warm ≤ 1.1 × plain. The warm row's note splits the difference
  * into start-up (spawn to the program's first line), load, and exit (last line to the end of
@@ -41,6 +44,8 @@ const REPS = QUICK ? 2 : 15;
 const COLD_REPS = QUICK ? 1 : 3;
 const only = argValue('--graph')?.split(',');
 const INCLUDE = 'node_modules';
+/** What the control run holds (plainHeld): about what the loader adds to a warm eslint start. */
+const HOLD_KB = 1024;
 
 const rows: Row[] = [];
 for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph))) {
@@ -50,17 +55,26 @@ for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph
   const modes = {
     plain: { instrumented: false, env: {} },
     plainV8: { instrumented: false, env: { NODE_COMPILE_CACHE: v8Dir } },
+    plainHeld: { instrumented: false, env: { BENCH_HOLD_KB: String(HOLD_KB) } },
     warm: { instrumented: true, env: { LIVEPATCH_INCLUDE: INCLUDE, LIVEPATCH_CACHE_DIR: warmDir } },
     cold: { instrumented: true, env: { LIVEPATCH_INCLUDE: INCLUDE } },
   } as const;
   type Mode = keyof typeof modes;
-  const wall: Record<Mode, number[]> = { plain: [], plainV8: [], warm: [], cold: [] };
+  const wall: Record<Mode, number[]> = {
+    plain: [],
+    plainV8: [],
+    plainHeld: [],
+    warm: [],
+    cold: [],
+  };
   // Start-up (spawn to the program's first line), load, exit (last line to the process's end).
-  const phases: Record<'plain' | 'warm', { start: number[]; load: number[]; exit: number[] }> = {
+  type Phased = 'plain' | 'plainHeld' | 'warm';
+  const phases: Record<Phased, { start: number[]; load: number[]; exit: number[] }> = {
     plain: { start: [], load: [], exit: [] },
+    plainHeld: { start: [], load: [], exit: [] },
     warm: { start: [], load: [], exit: [] },
   };
-  const cpu: Record<Mode, number[]> = { plain: [], plainV8: [], warm: [], cold: [] };
+  const cpu: Record<Mode, number[]> = { plain: [], plainV8: [], plainHeld: [], warm: [], cold: [] };
   // Fill the warm caches (ours and Node's) first.
   const primed = await runChild<LoadResult>('load.mjs', [g.graph], modes.warm);
   await runChild<LoadResult>('load.mjs', [g.graph], modes.plainV8);
@@ -70,6 +84,7 @@ for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph
       'plain',
       'warm',
       'plainV8',
+      ...(empty ? [] : (['plainHeld'] as Mode[])),
       ...(rep < COLD_REPS && !empty ? (['cold'] as Mode[]) : []),
     ];
     if (rep % 2 === 1) order.reverse();
@@ -84,7 +99,7 @@ for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph
       const r = await runChild<LoadResult>('load.mjs', [g.graph], { ...opts, timeoutMs: 300_000 });
       wall[mode].push(r.wallMs);
       cpu[mode].push(r.result.cpuMs);
-      if (mode === 'plain' || mode === 'warm') {
+      if (mode === 'plain' || mode === 'plainHeld' || mode === 'warm') {
         phases[mode].start.push(r.result.startMs);
         phases[mode].load.push(r.result.loadMs);
         phases[mode].exit.push(r.wallMs - r.result.endMs);
@@ -111,11 +126,12 @@ for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph
   const m = (mode: Mode): number => median(wall[mode]);
   const c = (mode: Mode): number => median(cpu[mode]);
   const warmRatio = m('warm') / m('plain');
-  const phase = (k: 'start' | 'load' | 'exit'): string => {
-    const d = median(phases.warm[k]) - median(phases.plain[k]);
+  const phase = (k: 'start' | 'load' | 'exit', of: Phased = 'warm'): string => {
+    const d = median(phases[of][k]) - median(phases.plain[k]);
     return `${k} ${d >= 0 ? '+' : ''}${d.toFixed(1)}`;
   };
   const split = `vs plain: ${phase('start')}, ${phase('load')}, ${phase('exit')} ms`;
+  const held = `plain holding ${HOLD_KB / 1024} MB more: ${(m('plainHeld') / m('plain')).toFixed(2)}x (${phase('exit', 'plainHeld')} ms)`;
   if (empty) {
     rows.push({
       name: `${g.label}: start under the loader`,
@@ -132,7 +148,7 @@ for (const g of GRAPHS.filter((x) => only === undefined || only.includes(x.graph
     baseline: `${m('plain').toFixed(0)} ms plain`,
     ratio: warmRatio,
     ...ratioTarget(warmRatio, 1.1),
-    note: `${split}; ${info.functions} functions in ${info.modules} modules; vs plain with V8 compile cache (${m('plainV8').toFixed(0)} ms): ${(m('warm') / m('plainV8')).toFixed(2)}x; CPU ratio ${(c('warm') / c('plain')).toFixed(2)}; warm runs ${spread(wall.warm, 0)} ms`,
+    note: `${split}; ${info.functions} functions in ${info.modules} modules; ${held}; vs plain with V8 compile cache (${m('plainV8').toFixed(0)} ms): ${(m('warm') / m('plainV8')).toFixed(2)}x; CPU ratio ${(c('warm') / c('plain')).toFixed(2)}; warm runs ${spread(wall.warm, 0)} ms`,
   });
   rows.push({
     name: `${g.label}: cold start`,
