@@ -4,6 +4,8 @@
  * number of functions (assigning properties), which is what users do without livepatch.
  * The pause is the synchronous part of enable() (the transition's bookkeeping included), measured
  * around the call; medians of several runs.
+ *
+ * `node bench/enable.ts`
  */
 import { getCore } from '../src/core/api.ts';
 import { loadPatch } from '../src/index.ts';

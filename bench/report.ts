@@ -1,8 +1,18 @@
 /**
  * Shared benchmark helpers: medians and a table printed for people, plus one JSON line per row
- * (prefixed `BENCH `) that bench/run.ts collects into docs/benchmarks.md.
+ * (prefixed `BENCH `) that bench/run.ts collects into docs/benchmarks.md. Also `--help` for every
+ * benchmark script (they all import this module): it prints the script's header comment, which
+ * says what it measures and how to run it, and exits before anything runs.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  const script = process.argv[1] ?? '';
+  const header = /^\/\*\*([\s\S]*?)\*\//.exec(fs.readFileSync(script, 'utf8'));
+  process.stdout.write(`${header ? header[1]!.replace(/^ ?\* ?/gm, '').trim() : script}\n`);
+  process.exit(0);
+}
 
 export interface Row {
   readonly name: string;

@@ -14,6 +14,8 @@
  * medians are compared. Node binaries: this one, plus LIVEPATCH_BENCH_NODES (paths, comma-
  * separated), e.g. /tmp/nv24/node_modules/.bin/node. On Node 22 the async context frame flag is
  * passed, as `livepatch run` does.
+ *
+ * `node bench/tasks.ts [--quick]`
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
