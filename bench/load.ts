@@ -44,7 +44,7 @@ const REPS = QUICK ? 2 : 15;
 const COLD_REPS = QUICK ? 1 : 3;
 const only = argValue('--graph')?.split(',');
 const INCLUDE = 'node_modules';
-/** What the control run holds (plainHeld): about what the loader adds to a warm eslint start. */
+/** What the control run holds (plainHeld): about how far below the threshold plain eslint is. */
 const HOLD_KB = 1024;
 
 const rows: Row[] = [];
