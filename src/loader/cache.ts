@@ -482,18 +482,14 @@ export class SourceIndex {
       for (const rest of this.#load().values()) referred.add(rest.split('\t')[2] ?? '');
       for (const key of old.keys()) if (referred.has(key)) keys.add(key);
     }
-    const latin1: (readonly [Uint8Array, Uint8Array])[] = [];
-    const utf8: (readonly [Uint8Array, Uint8Array])[] = [];
+    const latin1: (readonly [Buffer, Buffer])[] = [];
+    const utf8: (readonly [Buffer, Buffer])[] = [];
     for (const key of keys) {
       const parts =
         (old !== null && !this.#unusable.has(key) ? old.parts(key) : null) ??
         splitEntry(this.#cache.entryBytes(key), key);
       if (parts === null) continue;
-      (parseHeader(Buffer.from(parts[0].buffer, parts[0].byteOffset, parts[0].byteLength), 0)
-        ?.encoding === 'latin1'
-        ? latin1
-        : utf8
-      ).push(parts);
+      (parseHeader(parts[0], 0)?.encoding === 'latin1' ? latin1 : utf8).push(parts);
     }
     // Latin-1 code first: a warm start reads that part of the code section into one string, and
     // the code stored as UTF-8 (decoded per module) not at all.
@@ -707,7 +703,7 @@ class Pack {
   }
 
   /** The head and the code of the entry of `key` as stored, or null. Never throws. */
-  parts(key: string): readonly [Uint8Array, Uint8Array] | null {
+  parts(key: string): readonly [Buffer, Buffer] | null {
     const e = this.#entries.get(key);
     if (e === undefined) return null;
     try {
@@ -787,7 +783,7 @@ function readPack(fd: number): Pack | null {
 }
 
 /** An entry file's bytes as a pack stores them (head, code), if they are an entry of `key`. */
-function splitEntry(bytes: Buffer | null, key: string): readonly [Uint8Array, Uint8Array] | null {
+function splitEntry(bytes: Buffer | null, key: string): readonly [Buffer, Buffer] | null {
   if (bytes === null) return null;
   const h = parseHeader(bytes, 0);
   if (h === null || h.key !== key) return null;
