@@ -6,14 +6,15 @@
  *   A/A control    the plain library against itself (the harness's own bias)
  *   as generated   the check exactly as the loader emits it
  *   no arguments   the gate call does not forward `...arguments`
- *   no scope       the gate call passes `undefined` instead of the scope accessor arrow
+ *   no scope accessor  the gate call passes `void 0` instead of the scope accessor arrow
  *   no module accessor  the header does not register the module accessor
  *   no scope writes  the accessors keep their read cases only
  *   minimal slow path  only the fast test stays; the gate call becomes `throw 0` (what the
  *                  bytes of the slow path cost through V8's inlining budgets)
  *   no check       the module header only, no entry checks
- *   null var       every check reads one never-assigned `var` holding null instead of its slot's
- *                  gate: what loading the gate costs, against a value V8 can treat as constant
+ *   no wrappers    functions that still get a parameter wrapper lose it (and its check)
+ *   slot object    the check reads `g` of the function's slot object (TRANSFORM_VERSION 15)
+ *   header only    no checks, wrappers, module accessor or markers: `enter()` and its cells
  * and some combinations.
  * The child also counts GCs per operation, which shows where the time goes (allocation).
  *
@@ -171,6 +172,12 @@ const SESSIONS = Number(argValue('--sessions') ?? 1);
 // a fast or a slow GC regime at random, which swamps the effect of the check's shape.
 const nodeArgs = argValue('--node-args')?.split(' ').filter(Boolean) ?? [];
 const only = argValue('--variants')?.split('|');
+const unknown = only?.filter((name) => !VARIANTS.some((v) => v.name === name)) ?? [];
+if (unknown.length > 0) {
+  throw new Error(
+    `--variants: no variant named ${unknown.map((n) => `'${n}'`).join(', ')}; the variants are ${VARIANTS.map((v) => `'${v.name}'`).join(', ')}`,
+  );
+}
 const inProcess = process.argv.includes('--in-process');
 const opts = { warmupMs: QUICK ? 1000 : 2500, rounds: QUICK ? 4 : 10, roundMs: 400 };
 const rows: Row[] = [];

@@ -259,12 +259,12 @@ console.log(Number(process.hrtime.bigint() - t0) / 1500 / 200);`,
 {
   const source = `function hot(items) { const cb = (x) => x * 2 + 1; let s = 0; const a = items.map(cb); for (let i = 0; i < a.length; i++) s += a[i]; return s; }\nexports.hot = hot;\n`;
   const generated = standalone(source, 'file:///codegen-callee.cjs');
-  // cb's gate call passes `undefined` for its accessor; the older shape read `cb` there.
-  const gateCall = /\(undefined,undefined,undefined,x\)/;
+  // cb's gate call passes `void 0` for its accessor; the older shape read `cb` there.
+  const gateCall = /\(void 0,void 0,void 0,x\)/;
   if (!gateCall.test(generated)) throw new Error('callee probe: unexpected generated shape');
   const reading = generated.replace(
     gateCall,
-    `(undefined,undefined,(o,n)=>{if(o===0)switch(n){case"cb":return cb}return 0},x)`,
+    `(void 0,void 0,(o,n)=>{if(o===0)switch(n){case"cb":return cb}return 0},x)`,
   );
   const driver = `
 const small = [1, 2, 3];
