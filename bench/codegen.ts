@@ -24,6 +24,7 @@ import path from 'node:path';
 import { instrument } from '../src/instrument/transform.ts';
 import { RUNTIME_KEY } from '../src/runtime/key.ts';
 import { freshDir, NODE, QUICK } from './lib/proc.ts';
+import { CALLEE_GATE_CALL, CALLEE_PROBE_SOURCE } from './lib/shapes.ts';
 import { median, report, type Row } from './report.ts';
 
 const REPS = QUICK ? 3 : 7;
@@ -257,13 +258,12 @@ console.log(Number(process.hrtime.bigint() - t0) / 1500 / 200);`,
 
 // ---- callee binding -------------------------------------------------------------------------
 {
-  const source = `function hot(items) { const cb = (x) => x * 2 + 1; let s = 0; const a = items.map(cb); for (let i = 0; i < a.length; i++) s += a[i]; return s; }\nexports.hot = hot;\n`;
+  const source = CALLEE_PROBE_SOURCE;
   const generated = standalone(source, 'file:///codegen-callee.cjs');
-  // cb's gate call passes `void 0` for its accessor; the older shape read `cb` there.
-  const gateCall = /\(void 0,void 0,void 0,x\)/;
-  if (!gateCall.test(generated)) throw new Error('callee probe: unexpected generated shape');
+  if (!CALLEE_GATE_CALL.test(generated))
+    throw new Error('callee probe: unexpected generated shape');
   const reading = generated.replace(
-    gateCall,
+    CALLEE_GATE_CALL,
     `(void 0,void 0,(o,n)=>{if(o===0)switch(n){case"cb":return cb}return 0},x)`,
   );
   const driver = `
