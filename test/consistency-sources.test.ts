@@ -3,11 +3,14 @@
  * (after it was sent, or when the client went away first), a pipelined request queued behind
  * another one ends with its connection (Node 22 emits no event on such a response), and a
  * connection task ends with its socket. No request may stay a live task forever: a live bounded
- * task would hold every later transition. Ordering comes from the server's own events, never
- * from time.
+ * task would hold every later transition. And a task holds all of its work, not only the
+ * server's listener: a request's body events, an HTTP/2 stream's data and a raw connection's
+ * socket data run in their task, with whatever they start. Ordering comes from the server's own
+ * events, never from time.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -124,5 +127,162 @@ describe('task sources: HTTP', () => {
     assert.deepEqual(left, [], 'neither request, nor the connection, is left as a live task');
     release.get('/first')!.resolve();
     release.get('/queued')!.resolve();
+  });
+});
+
+/** Where listeners ran: the label of the current task at each named point. */
+class Seen {
+  readonly labels = new Map<string, string>();
+  readonly done = new Deferred();
+  readonly expected: number;
+  constructor(expected: number) {
+    this.expected = expected;
+  }
+  at(point: string): void {
+    this.labels.set(point, currentTask().label);
+    if (this.labels.size === this.expected) this.done.resolve();
+  }
+}
+
+function listen(server: net.Server): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+  );
+}
+
+describe('task sources: the whole of a task runs in it', () => {
+  it("a request's body events, and what they start, run in the request's task", async () => {
+    const seen = new Seen(4);
+    const server = http.createServer((req, res) => {
+      seen.at('listener');
+      req.on('data', () => seen.at('data'));
+      req.on('end', () => {
+        seen.at('end');
+        setImmediate(() => {
+          seen.at('started from end');
+          res.end('ok');
+        });
+      });
+    });
+    const port = await listen(server);
+    try {
+      const response = new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/body', agent: false },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode!));
+          },
+        );
+        req.on('error', reject);
+        req.end('a body');
+      });
+      assert.equal(await response, 200);
+      await seen.done.promise;
+      assert.deepEqual(Object.fromEntries(seen.labels), {
+        listener: 'POST /body',
+        data: 'POST /body',
+        end: 'POST /body',
+        'started from end': 'POST /body',
+      });
+    } finally {
+      server.close();
+    }
+  });
+
+  it("a connection's socket events, and what they start, run in the connection's task", async () => {
+    const seen = new Seen(3);
+    const server = net.createServer((socket) => {
+      seen.at('listener');
+      socket.on('data', () => {
+        seen.at('data');
+        setImmediate(() => {
+          seen.at('started from data');
+          socket.end();
+        });
+      });
+    });
+    const port = await listen(server);
+    try {
+      const client = net.connect(port, '127.0.0.1');
+      client.on('error', () => undefined);
+      client.write('hello');
+      client.resume();
+      await seen.done.promise;
+      const connection = `connection 127.0.0.1:${client.localPort}`;
+      assert.deepEqual(Object.fromEntries(seen.labels), {
+        listener: connection,
+        data: connection,
+        'started from data': connection,
+      });
+      client.destroy();
+    } finally {
+      server.close();
+    }
+  });
+
+  it("an HTTP/2 stream's events run in the stream's task, which ends when it closes", async () => {
+    const seen = new Seen(3);
+    const streamClosed = new Deferred();
+    const server = http2.createServer();
+    server.on('stream', (stream: http2.ServerHttp2Stream) => {
+      seen.at('listener');
+      stream.on('data', () => seen.at('data'));
+      stream.on('end', () => {
+        seen.at('end');
+        stream.respond({ ':status': 200 });
+        stream.end('ok');
+      });
+      stream.on('close', () => streamClosed.resolve());
+    });
+    const port = await listen(server);
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const req = client.request({ ':method': 'POST', ':path': '/stream' });
+      req.end('a body');
+      req.resume();
+      await new Promise((resolve) => req.on('end', resolve));
+      await seen.done.promise;
+      assert.deepEqual(Object.fromEntries(seen.labels), {
+        listener: 'POST /stream',
+        data: 'POST /stream',
+        end: 'POST /stream',
+      });
+      await streamClosed.promise;
+      await turn();
+      assert.ok(!live().includes('POST /stream'), 'the stream task ended with the stream');
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+
+  it("an HTTP/2 compatibility request's body events run in the request's task", async () => {
+    const seen = new Seen(3);
+    const server = http2.createServer((req, res) => {
+      seen.at('listener');
+      req.on('data', () => seen.at('data'));
+      req.on('end', () => {
+        seen.at('end');
+        res.end('ok');
+      });
+    });
+    const port = await listen(server);
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const req = client.request({ ':method': 'POST', ':path': '/compat' });
+      req.end('a body');
+      req.resume();
+      await new Promise((resolve) => req.on('end', resolve));
+      await seen.done.promise;
+      assert.deepEqual(Object.fromEntries(seen.labels), {
+        listener: 'POST /compat',
+        data: 'POST /compat',
+        end: 'POST /compat',
+      });
+    } finally {
+      client.close();
+      server.close();
+    }
   });
 });

@@ -7,11 +7,18 @@
  * wrapper there covers them all without loading https or http2 at start-up; it acts only on
  * those events, and runs their listeners inside the task's async context. This runs on every
  * request, so it does as little as it can: one listener, labels built only when read.
+ *
+ * The listeners of the server's event are not all of a task's work: Node emits a request's body
+ * and its end from the connection's parser, an HTTP/2 stream's data from its session, and a
+ * socket's data from its handle, and those callbacks run in the async context their C++ object
+ * was created in (the connection's, or none), not the task's. So the task's own emitters (the
+ * request and response, the stream, the socket) emit inside the task too.
  */
 import type net from 'node:net';
 import type { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type http2 from 'node:http2';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { endTask, startTask, storage, type Task } from './tasks.ts';
 
 type Emit = (this: EventEmitter, event: string | symbol, ...args: unknown[]) => boolean;
@@ -76,6 +83,37 @@ function connectionTask(socket: unknown): Task | null {
   return task;
 }
 
+/** Runs `fn(...args)` in the context captured by `AsyncLocalStorage.snapshot()`. */
+type InContext = <A extends unknown[], R>(fn: (...args: A) => R, ...args: A) => R;
+
+const applyEmit = (emit: Emit, self: EventEmitter, args: unknown[]): boolean =>
+  Reflect.apply(emit, self, args);
+
+/** From now on, everything `emitter` emits runs in the context `inTask` captured. */
+function emitIn(emitter: unknown, inTask: InContext): void {
+  const target = emitter as EventEmitter | null | undefined;
+  if (target === null || typeof target !== 'object' || typeof target.emit !== 'function') return;
+  const emit = target.emit as Emit;
+  Object.defineProperty(target, 'emit', {
+    value: function emit_(this: EventEmitter, ...args: unknown[]): boolean {
+      return inTask(applyEmit, emit, this, args);
+    },
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+}
+
+/**
+ * Runs in the new task's context, before the server's listeners: the task's emitters emit in it
+ * from now on (an emitter of a nested task, the request of an HTTP/2 stream, takes the inner one).
+ */
+function emitInTask(event: string | symbol, args: unknown[]): void {
+  const inTask = AsyncLocalStorage.snapshot() as InContext;
+  emitIn(args[0], inTask);
+  if (event === 'request') emitIn(args[1], inTask);
+}
+
 let done = false;
 
 export function installTaskSources(): void {
@@ -88,8 +126,10 @@ export function installTaskSources(): void {
   const next = proto.emit;
   // Forwards the call as made, inside the task's context, without a closure per call. A spread
   // call of the untouched rest parameter measured as fast as forwarding `arguments`.
-  const forward = (self: EventEmitter, event: string | symbol, args: unknown[]): boolean =>
-    next.call(self, event, ...args);
+  const forward = (self: EventEmitter, event: string | symbol, args: unknown[]): boolean => {
+    emitInTask(event, args);
+    return next.call(self, event, ...args);
+  };
   const wrapped = function (
     this: EventEmitter,
     event: string | symbol,
