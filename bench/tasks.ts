@@ -8,8 +8,9 @@
  *  2. time for a transition to complete with 10,000 idle unbounded tasks, against the same
  *     transition with none;
  *  3. what the task sources add to each HTTP request, in process and without a network: the
- *     server's `emit('request', req, res)` with the response's 'finish' and 'close', with the
- *     sources installed vs without (bench/http.ts measures whole requests, ±3% between batches).
+ *     server's `emit('request', req, res)`, the request's 'end' and the response's 'finish'
+ *     and 'close', with the sources installed vs without (bench/http.ts measures whole
+ *     requests, ±3% between batches).
  * Each measurement runs in its own process; subject and baseline alternate (ABAB) and the
  * medians are compared. Node binaries: this one, plus LIVEPATCH_BENCH_NODES (paths, comma-
  * separated), e.g. /tmp/nv24/node_modules/.bin/node. On Node 22 the async context frame flag is
@@ -44,7 +45,7 @@ function withoutFrameAccounting(code: string): string {
     .replace(/\$lp_\d+\.y\(\$lp_t\)/g, 'void 0');
 }
 
-/** ns per request of `server.emit('request')` plus the response's end events. */
+/** ns per request of `server.emit('request')`, the request's `end` and the response's end events. */
 async function requestPath(withSources: boolean): Promise<number> {
   const http = await import('node:http');
   if (withSources) (await import('../src/transition/sources.ts')).installTaskSources();
@@ -56,6 +57,7 @@ async function requestPath(withSources: boolean): Promise<number> {
     const res = new http.ServerResponse(req);
     res.on('finish', () => undefined); // as the server's own resOnFinish
     server.emit('request', req, res);
+    req.emit('end'); // as the connection's parser does when the request has no body
     res.emit('finish');
     res.emit('close');
   };
@@ -248,7 +250,7 @@ async function parent(): Promise<void> {
       value: `${r1.toFixed(0)} ns/request`,
       baseline: `${r0.toFixed(0)} ns/request (no task sources)`,
       ratio: r1 / r0,
-      note: `emit('request') + 'finish' + 'close' on a ServerResponse: ${(r1 - r0).toFixed(0)} ns per request for its task`,
+      note: `emit('request'), the request's 'end', the response's 'finish' and 'close': ${(r1 - r0).toFixed(0)} ns per request for its task`,
     });
   }
   report('Consistency model: task tracking and transitions', rows);
