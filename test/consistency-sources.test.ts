@@ -203,8 +203,8 @@ describe('task sources: the whole of a task runs in it', () => {
       });
     });
     const port = await listen(server);
+    const client = net.connect(port, '127.0.0.1');
     try {
-      const client = net.connect(port, '127.0.0.1');
       client.on('error', () => undefined);
       client.write('hello');
       client.resume();
@@ -215,8 +215,46 @@ describe('task sources: the whole of a task runs in it', () => {
         data: connection,
         'started from data': connection,
       });
-      client.destroy();
     } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+
+  it("an upgraded connection's messages (a websocket's) run in the connection's task", async () => {
+    const labels: string[] = [];
+    const received = new Deferred();
+    let text = '';
+    const server = http.createServer();
+    server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n',
+      );
+      socket.on('data', (d: Buffer) => {
+        labels.push(currentTask().label);
+        text += d.toString();
+        if (text === 'onetwo') received.resolve();
+      });
+    });
+    const port = await listen(server);
+    const client = net.connect(port, '127.0.0.1');
+    try {
+      client.on('error', () => undefined);
+      client.once('data', () => {
+        client.write('one');
+        client.write('two');
+      });
+      client.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+      await received.promise;
+      const connection = `connection 127.0.0.1:${client.localPort}`;
+      assert.ok(labels.length > 0);
+      assert.deepEqual(
+        labels.filter((l) => l !== connection),
+        [],
+        `every message ran in ${connection}`,
+      );
+    } finally {
+      client.destroy();
       server.close();
     }
   });
@@ -252,7 +290,7 @@ describe('task sources: the whole of a task runs in it', () => {
       await turn();
       assert.ok(!live().includes('POST /stream'), 'the stream task ended with the stream');
     } finally {
-      client.close();
+      client.destroy();
       server.close();
     }
   });
@@ -281,7 +319,7 @@ describe('task sources: the whole of a task runs in it', () => {
         end: 'POST /compat',
       });
     } finally {
-      client.close();
+      client.destroy();
       server.close();
     }
   });
