@@ -190,6 +190,50 @@ describe('task sources: the whole of a task runs in it', () => {
     }
   });
 
+  it("a request announced by 'checkContinue' is a task like any other", async () => {
+    const seen = new Seen(2);
+    const server = http.createServer();
+    server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      seen.at('listener');
+      res.writeContinue();
+      req.on('end', () => {
+        seen.at('end');
+        res.end('ok');
+      });
+      req.resume();
+    });
+    const port = await listen(server);
+    try {
+      const status = new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/continue',
+            agent: false,
+            headers: { expect: '100-continue' },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode!));
+          },
+        );
+        req.on('error', reject);
+        req.on('continue', () => req.end('a body'));
+      });
+      assert.equal(await status, 200);
+      await seen.done.promise;
+      assert.deepEqual(Object.fromEntries(seen.labels), {
+        listener: 'POST /continue',
+        end: 'POST /continue',
+      });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("a connection's socket events, and what they start, run in the connection's task", async () => {
     const seen = new Seen(3);
     const server = net.createServer((socket) => {

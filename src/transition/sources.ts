@@ -144,8 +144,11 @@ export function installTaskSources(): void {
     ...args: unknown[]
   ): boolean {
     let task: Task | null = null;
-    if (event === 'request') task = requestTask(args[0], args[1]);
-    else if (event === 'connection') task = connectionTask(args[0]);
+    // A server with a listener for 'checkContinue' or 'checkExpectation' emits that instead of
+    // 'request' for a request that carries an `Expect` header.
+    if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') {
+      task = requestTask(args[0], args[1]);
+    } else if (event === 'connection') task = connectionTask(args[0]);
     else if (event === 'stream') task = streamTask(args[0], args[1]);
     if (task === null) return next.call(this, event, ...args);
     return storage.run(task, forward, this, event, args);
