@@ -207,6 +207,58 @@ describe('scenario 6: consistency', () => {
       server.close();
     }
   });
+  it('real HTTP requests with a body: one whose body ends after the patch still finishes on old code', async () => {
+    const m = loadCjs<Mod>(source);
+    const arrived = new Deferred<void>();
+    // The usual shape of a handler that reads a body: the answer is made in the body's 'end'.
+    const server = http.createServer((req, res) => {
+      const first = m.exports.step();
+      if (req.url === '/slow') arrived.resolve();
+      req.resume();
+      req.on('end', () => res.end(JSON.stringify([first, m.exports.step()])));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const post = (path: string, body: string[]) => {
+      let req!: http.ClientRequest;
+      const answer = new Promise<string>((resolve, reject) => {
+        req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            method: 'POST',
+            agent: false,
+            headers: { 'content-length': body.join('').length },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve(text));
+          },
+        );
+        req.on('error', reject);
+      });
+      req.write(body[0]);
+      return { answer, finish: () => req.end(body[1]) };
+    };
+    try {
+      const slow = post('/slow', ['the first half, ', 'the rest']);
+      await arrived.promise;
+      const p = loadPatch(patchFor(m));
+      const enabling = p.enable();
+      await turn();
+      const fast = post('/fast', ['all of it', '']);
+      fast.finish();
+      assert.equal(await fast.answer, '["new","new"]');
+      slow.finish();
+      assert.equal(await slow.answer, '["old","old"]', 'the request did not mix versions');
+      await enabling;
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
 });
 
 describe('scenario 7: force and reverse', () => {
