@@ -150,6 +150,32 @@ function listen(server: net.Server): Promise<number> {
   );
 }
 
+/**
+ * Serves one HTTP/2 POST of `path` with a body and returns where `seen` found the server's
+ * listeners (`settle` waits for what else the test needs before the session goes).
+ */
+async function servePost(
+  server: http2.Http2Server,
+  path: string,
+  seen: Seen,
+  settle: () => Promise<void> = async () => undefined,
+): Promise<Record<string, string>> {
+  const port = await listen(server);
+  const client = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const req = client.request({ ':method': 'POST', ':path': path });
+    req.end('a body');
+    req.resume();
+    await new Promise((resolve) => req.on('end', resolve));
+    await seen.done.promise;
+    await settle();
+    return Object.fromEntries(seen.labels);
+  } finally {
+    client.destroy();
+    server.close();
+  }
+}
+
 describe('task sources: the whole of a task runs in it', () => {
   it("a request's body events, and what they start, run in the request's task", async () => {
     const seen = new Seen(4);
@@ -317,26 +343,16 @@ describe('task sources: the whole of a task runs in it', () => {
       });
       stream.on('close', () => streamClosed.resolve());
     });
-    const port = await listen(server);
-    const client = http2.connect(`http://127.0.0.1:${port}`);
-    try {
-      const req = client.request({ ':method': 'POST', ':path': '/stream' });
-      req.end('a body');
-      req.resume();
-      await new Promise((resolve) => req.on('end', resolve));
-      await seen.done.promise;
-      assert.deepEqual(Object.fromEntries(seen.labels), {
-        listener: 'POST /stream',
-        data: 'POST /stream',
-        end: 'POST /stream',
-      });
+    const labels = await servePost(server, '/stream', seen, async () => {
       await streamClosed.promise;
       await turn();
-      assert.ok(!live().includes('POST /stream'), 'the stream task ended with the stream');
-    } finally {
-      client.destroy();
-      server.close();
-    }
+    });
+    assert.deepEqual(labels, {
+      listener: 'POST /stream',
+      data: 'POST /stream',
+      end: 'POST /stream',
+    });
+    assert.ok(!live().includes('POST /stream'), 'the stream task ended with the stream');
   });
 
   it("an HTTP/2 compatibility request's body events run in the request's task", async () => {
@@ -349,22 +365,10 @@ describe('task sources: the whole of a task runs in it', () => {
         res.end('ok');
       });
     });
-    const port = await listen(server);
-    const client = http2.connect(`http://127.0.0.1:${port}`);
-    try {
-      const req = client.request({ ':method': 'POST', ':path': '/compat' });
-      req.end('a body');
-      req.resume();
-      await new Promise((resolve) => req.on('end', resolve));
-      await seen.done.promise;
-      assert.deepEqual(Object.fromEntries(seen.labels), {
-        listener: 'POST /compat',
-        data: 'POST /compat',
-        end: 'POST /compat',
-      });
-    } finally {
-      client.destroy();
-      server.close();
-    }
+    assert.deepEqual(await servePost(server, '/compat', seen), {
+      listener: 'POST /compat',
+      data: 'POST /compat',
+      end: 'POST /compat',
+    });
   });
 });
