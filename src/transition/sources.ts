@@ -91,32 +91,42 @@ function connectionTask(socket: unknown): Task | null {
 const SCOPE = Symbol('livepatch.task');
 type Scoped = EventEmitter & { [SCOPE]?: AsyncResource };
 
-/** Prototypes whose `emit` runs an instance's events in its task's context. */
-const scopedPrototypes = new WeakSet<object>();
+/** Marks the `emit` functions defined here, which run an instance's events in its scope. */
+const SCOPED_EMIT = Symbol('livepatch.scopedEmit');
+const isScopedEmit = (emit: unknown): boolean =>
+  typeof emit === 'function' && (emit as { [SCOPED_EMIT]?: true })[SCOPED_EMIT] === true;
+
+/** Gives `proto` an `emit` that runs the events of an instance carrying a scope inside it. */
+function defineScopedEmit(proto: Scoped): void {
+  const inherited = proto.emit as Emit;
+  const emit = function emit(this: Scoped, ...args: unknown[]): boolean {
+    const scope = this[SCOPE];
+    if (scope === undefined) return Reflect.apply(inherited, this, args);
+    return scope.runInAsyncScope(inherited, this, ...args);
+  };
+  Object.defineProperty(emit, SCOPED_EMIT, { value: true });
+  Object.defineProperty(proto, 'emit', {
+    value: emit,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+}
 
 /**
  * From now on, everything `emitter` emits runs in `scope`'s context (its task's). The `emit` of
- * its prototype does that for any instance that carries a scope, defined once per class: a
- * property store per request, rather than a function and a property definition.
+ * its prototype does that for any instance that carries a scope, defined once per class (a
+ * subclass inherits it): a property store per request, rather than a function and a property
+ * definition.
  */
 function emitInScope(emitter: unknown, scope: AsyncResource): void {
   const target = emitter as Scoped | null | undefined;
   if (target === null || typeof target !== 'object' || typeof target.emit !== 'function') return;
-  const proto = Object.getPrototypeOf(target) as Scoped | null;
-  if (proto === null) return;
-  if (!scopedPrototypes.has(proto)) {
-    scopedPrototypes.add(proto);
-    const inherited = proto.emit as Emit;
-    Object.defineProperty(proto, 'emit', {
-      value: function emit(this: Scoped, ...args: unknown[]): boolean {
-        const scope = this[SCOPE];
-        if (scope === undefined) return Reflect.apply(inherited, this, args);
-        return scope.runInAsyncScope(inherited, this, ...args);
-      },
-      writable: true,
-      configurable: true,
-      enumerable: false,
-    });
+  if (!isScopedEmit(target.emit)) {
+    const proto = Object.getPrototypeOf(target) as Scoped | null;
+    // An instance with an `emit` of its own keeps it, and its events where Node emits them.
+    if (proto === null || isScopedEmit(proto.emit)) return;
+    defineScopedEmit(proto);
   }
   target[SCOPE] = scope;
 }
