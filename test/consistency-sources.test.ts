@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { installTaskSources } from '../src/transition/sources.ts';
@@ -142,6 +143,36 @@ class Seen {
     this.labels.set(point, currentTask().label);
     if (this.labels.size === this.expected) this.done.resolve();
   }
+  /** Notes the listener that got `body` (here), its `data` and its `end`, then calls `then`. */
+  watch(body: EventEmitter, then: () => void): void {
+    this.at('listener');
+    body.on('data', () => this.at('data'));
+    body.on('end', () => {
+      this.at('end');
+      then();
+    });
+  }
+}
+
+/** POSTs a body to `path` over HTTP/1.1; resolves with the status of the answer. */
+function postHttp1(
+  port: number,
+  path: string,
+  headers: http.OutgoingHttpHeaders = {},
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path, agent: false, headers },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
+    req.on('error', reject);
+    // With `Expect: 100-continue` the body waits for the server's go-ahead.
+    if (headers.expect === undefined) req.end('a body');
+    else req.on('continue', () => req.end('a body'));
+  });
 }
 
 function listen(server: net.Server): Promise<number> {
@@ -179,31 +210,17 @@ async function servePost(
 describe('task sources: the whole of a task runs in it', () => {
   it("a request's body events, and what they start, run in the request's task", async () => {
     const seen = new Seen(4);
-    const server = http.createServer((req, res) => {
-      seen.at('listener');
-      req.on('data', () => seen.at('data'));
-      req.on('end', () => {
-        seen.at('end');
+    const server = http.createServer((req, res) =>
+      seen.watch(req, () =>
         setImmediate(() => {
           seen.at('started from end');
           res.end('ok');
-        });
-      });
-    });
+        }),
+      ),
+    );
     const port = await listen(server);
     try {
-      const response = new Promise<number>((resolve, reject) => {
-        const req = http.request(
-          { host: '127.0.0.1', port, method: 'POST', path: '/body', agent: false },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode!));
-          },
-        );
-        req.on('error', reject);
-        req.end('a body');
-      });
-      assert.equal(await response, 200);
+      assert.equal(await postHttp1(port, '/body'), 200);
       await seen.done.promise;
       assert.deepEqual(Object.fromEntries(seen.labels), {
         listener: 'POST /body',
@@ -217,41 +234,19 @@ describe('task sources: the whole of a task runs in it', () => {
   });
 
   it("a request announced by 'checkContinue' is a task like any other", async () => {
-    const seen = new Seen(2);
+    const seen = new Seen(3);
     const server = http.createServer();
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      seen.at('listener');
       res.writeContinue();
-      req.on('end', () => {
-        seen.at('end');
-        res.end('ok');
-      });
-      req.resume();
+      seen.watch(req, () => res.end('ok'));
     });
     const port = await listen(server);
     try {
-      const status = new Promise<number>((resolve, reject) => {
-        const req = http.request(
-          {
-            host: '127.0.0.1',
-            port,
-            method: 'POST',
-            path: '/continue',
-            agent: false,
-            headers: { expect: '100-continue' },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode!));
-          },
-        );
-        req.on('error', reject);
-        req.on('continue', () => req.end('a body'));
-      });
-      assert.equal(await status, 200);
+      assert.equal(await postHttp1(port, '/continue', { expect: '100-continue' }), 200);
       await seen.done.promise;
       assert.deepEqual(Object.fromEntries(seen.labels), {
         listener: 'POST /continue',
+        data: 'POST /continue',
         end: 'POST /continue',
       });
     } finally {
@@ -334,14 +329,11 @@ describe('task sources: the whole of a task runs in it', () => {
     const streamClosed = new Deferred();
     const server = http2.createServer();
     server.on('stream', (stream: http2.ServerHttp2Stream) => {
-      seen.at('listener');
-      stream.on('data', () => seen.at('data'));
-      stream.on('end', () => {
-        seen.at('end');
+      stream.on('close', () => streamClosed.resolve());
+      seen.watch(stream, () => {
         stream.respond({ ':status': 200 });
         stream.end('ok');
       });
-      stream.on('close', () => streamClosed.resolve());
     });
     const labels = await servePost(server, '/stream', seen, async () => {
       await streamClosed.promise;
@@ -357,14 +349,7 @@ describe('task sources: the whole of a task runs in it', () => {
 
   it("an HTTP/2 compatibility request's body events run in the request's task", async () => {
     const seen = new Seen(3);
-    const server = http2.createServer((req, res) => {
-      seen.at('listener');
-      req.on('data', () => seen.at('data'));
-      req.on('end', () => {
-        seen.at('end');
-        res.end('ok');
-      });
-    });
+    const server = http2.createServer((req, res) => seen.watch(req, () => res.end('ok')));
     assert.deepEqual(await servePost(server, '/compat', seen), {
       listener: 'POST /compat',
       data: 'POST /compat',
