@@ -86,7 +86,8 @@ function connectionTask(socket: unknown): Task | null {
 
 /**
  * The async context of the task an emitter belongs to, kept by an AsyncResource made in it
- * (`AsyncLocalStorage.snapshot()` keeps one too, at 30 times the cost: it binds a function).
+ * (`AsyncLocalStorage.snapshot()` keeps one too, but it binds a function: 665 against 21 ns per
+ * request on Node 26, in a one-off loop).
  */
 const SCOPE = Symbol('livepatch.task');
 type Scoped = EventEmitter & { [SCOPE]?: AsyncResource };
