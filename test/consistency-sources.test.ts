@@ -1,12 +1,13 @@
 /**
- * Where tasks begin and end on a real HTTP server: a request task ends when its response closes
- * (after it was sent, or when the client went away first), a pipelined request queued behind
- * another one ends with its connection (Node 22 emits no event on such a response), and a
- * connection task ends with its socket. No request may stay a live task forever: a live bounded
- * task would hold every later transition. And a task holds all of its work, not only the
- * server's listener: a request's body events, an HTTP/2 stream's data and a raw connection's
- * socket data run in their task, with whatever they start. Ordering comes from the server's own
- * events, never from time.
+ * Where tasks begin and end on a real HTTP server. While a transition runs, a request is a task
+ * of its own that ends when its response closes (after it was sent, or when the client went away
+ * first), a pipelined request queued behind another one ends with its connection (Node 22 emits
+ * no event on such a response), and a connection task ends with its socket. Between transitions a
+ * request runs in its connection's task and holds it until the same ends. No request may stay
+ * live or held forever: it would hold every later transition. And a task holds all of its work,
+ * not only the server's listener: a request's body events, an HTTP/2 stream's data and a raw
+ * connection's socket data run in their task, with whatever they start. Ordering comes from the
+ * server's own events, never from time.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -16,7 +17,13 @@ import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { installTaskSources } from '../src/transition/sources.ts';
-import { currentTask, liveTasks } from '../src/transition/tasks.ts';
+import {
+  currentTask,
+  liveTasks,
+  setTaskObserver,
+  type Task,
+  type TaskObserver,
+} from '../src/transition/tasks.ts';
 import { Deferred } from './helpers/gate.ts';
 
 installTaskSources();
@@ -31,7 +38,23 @@ function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-describe('task sources: HTTP', () => {
+/**
+ * The tests of a describe block run as if a transition ran: the task sources give requests and
+ * streams tasks of their own only then (the transition is what observes the tasks).
+ */
+function duringTransition(): void {
+  const observer: TaskObserver = {
+    taskStarted: () => undefined,
+    taskEnded: () => undefined,
+    taskReleased: () => undefined,
+    frameLeft: () => undefined,
+  };
+  before(() => setTaskObserver(observer));
+  after(() => setTaskObserver(null));
+}
+
+describe('task sources while a transition runs: HTTP requests are tasks', () => {
+  duringTransition();
   const arrived = new Map<string, Deferred<http.ServerResponse>>();
   const release = new Map<string, Deferred<void>>();
   const closed = new Map<string, Deferred<void>>();
@@ -131,6 +154,116 @@ describe('task sources: HTTP', () => {
   });
 });
 
+describe('task sources between transitions: a request holds the task it runs in', () => {
+  const arrived = new Map<string, Deferred<Task>>();
+  const release = new Map<string, Deferred<void>>();
+  const closed = new Map<string, Deferred<void>>();
+  const sockets = new Map<string, net.Socket>();
+  const expect = (path: string): void => {
+    arrived.set(path, new Deferred());
+    release.set(path, new Deferred());
+    closed.set(path, new Deferred());
+  };
+  const server = http.createServer(async (req, res) => {
+    const path = req.url!;
+    res.on('close', () => closed.get(path)!.resolve());
+    sockets.set(path, req.socket);
+    arrived.get(path)!.resolve(currentTask());
+    await release.get(path)!.promise;
+    if (!res.destroyed) res.end(path);
+  });
+  let port = 0;
+  before(async () => {
+    port = await listen(server);
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  /** A raw client connection that sends `requests` (pipelined when more than one). */
+  const send = (...paths: string[]): net.Socket => {
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    client.resume();
+    client.write(paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+    return client;
+  };
+
+  it("a request runs in its connection's task, held in flight until its response has closed", async () => {
+    expect('/held');
+    const client = send('/held');
+    try {
+      const task = await arrived.get('/held')!.promise;
+      assert.equal(task.label, `connection 127.0.0.1:${client.localPort}`);
+      assert.equal(task.inFlight, 1);
+      assert.equal(task.reportLabel, `GET /held on ${task.label}`);
+      assert.ok(!live().includes('GET /held'), 'the request is no task of its own');
+      release.get('/held')!.resolve();
+      await closed.get('/held')!.promise;
+      assert.equal(task.inFlight, 0, 'released when its response closed');
+      assert.ok(!task.ended, 'the connection stays open (keep-alive)');
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('a request whose client goes away before the response releases its task', async () => {
+    expect('/gone');
+    const client = send('/gone');
+    const task = await arrived.get('/gone')!.promise;
+    assert.equal(task.inFlight, 1);
+    client.destroy();
+    await closed.get('/gone')!.promise;
+    assert.equal(task.inFlight, 0);
+    release.get('/gone')!.resolve();
+  });
+
+  it('pipelined requests both hold their connection; one queued behind is released when it closes', async () => {
+    expect('/one');
+    expect('/two');
+    const client = send('/one', '/two');
+    const task = await arrived.get('/one')!.promise;
+    assert.equal(await arrived.get('/two')!.promise, task, 'both run in the connection task');
+    assert.equal(task.inFlight, 2);
+    assert.equal(
+      task.reportLabel,
+      `GET /two and 1 more on connection 127.0.0.1:${client.localPort}`,
+      'a report names the latest request in flight',
+    );
+    // The server's side of the connection: once its 'close' has been emitted, every listener ran.
+    const serverSide = new Promise((resolve) => sockets.get('/one')!.once('close', resolve));
+    client.destroy();
+    await serverSide;
+    assert.ok(task.ended);
+    assert.equal(task.inFlight, 0, 'neither request is left holding the connection');
+    release.get('/one')!.resolve();
+    release.get('/two')!.resolve();
+  });
+
+  it("a request's body events run in the task the request holds", async () => {
+    const seen = new Seen(3);
+    let held: Task | null = null;
+    const server = http.createServer((req, res) => {
+      held = currentTask();
+      seen.watch(req, () => res.end('ok'));
+    });
+    const port = await listen(server);
+    try {
+      assert.equal(await postHttp1(port, '/body'), 200);
+      await seen.done.promise;
+      const label = held!.label;
+      assert.match(label, /^connection 127\.0\.0\.1:/);
+      assert.deepEqual(Object.fromEntries(seen.labels), {
+        listener: label,
+        data: label,
+        end: label,
+      });
+    } finally {
+      server.close();
+    }
+  });
+});
+
 /** Where listeners ran: the label of the current task at each named point. */
 class Seen {
   readonly labels = new Map<string, string>();
@@ -207,7 +340,8 @@ async function servePost(
   }
 }
 
-describe('task sources: the whole of a task runs in it', () => {
+describe('task sources while a transition runs: the whole of a task runs in it', () => {
+  duringTransition();
   it("a request's body events, and what they start, run in the request's task", async () => {
     const seen = new Seen(4);
     const server = http.createServer((req, res) =>

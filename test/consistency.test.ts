@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { beforeEach, describe, it } from 'node:test';
 import { getCore } from '../src/core/api.ts';
 import {
@@ -255,6 +255,65 @@ describe('scenario 6: consistency', () => {
       assert.equal(await slow.answer, '["old","old"]', 'the request did not mix versions');
       await enabling;
     } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe('scenario 6: one connection, requests on both sides', () => {
+  beforeEach(cleanupPatches);
+  it('a request in flight holds its connection on old code; one pipelined behind it after the patch runs new code; the transition ends with the first', async () => {
+    const m = loadCjs<Mod>(source);
+    const arrived = new Map([
+      ['/slow', new Deferred<void>()],
+      ['/fast', new Deferred<void>()],
+    ]);
+    const release = new Deferred<void>();
+    const answers = new Map<string, string[]>();
+    const closed = new Map([
+      ['/slow', new Deferred<void>()],
+      ['/fast', new Deferred<void>()],
+    ]);
+    const server = http.createServer(async (req, res) => {
+      const url = req.url!;
+      const first = m.exports.step();
+      res.on('close', () => closed.get(url)!.resolve());
+      arrived.get(url)!.resolve();
+      if (url === '/slow') await release.promise;
+      answers.set(url, [first, m.exports.step()]);
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    client.resume();
+    try {
+      client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+      await arrived.get('/slow')!.promise;
+      const enabling = loadPatch(patchFor(m)).enable();
+      const done = settled(enabling);
+      await turn();
+      const status = transitionStatus()!;
+      const label = `GET /slow on connection 127.0.0.1:${client.localPort}`;
+      const connection = status.pending.find((t) => t.label === label);
+      assert.ok(connection, `the connection is on the old side, named by its request: ${label}`);
+      assert.equal(connection.reason, 'in flight');
+      assert.equal(connection.inFlight, 1, 'held by its request');
+      // The second request, on the same connection while the first is in flight (pipelined).
+      client.write('GET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+      await arrived.get('/fast')!.promise;
+      await turn();
+      assert.equal(done.done, false, 'the first request still holds the transition');
+      release.resolve();
+      await closed.get('/slow')!.promise;
+      await closed.get('/fast')!.promise;
+      await enabling;
+      assert.deepEqual(answers.get('/slow'), ['old', 'old'], 'the first request did not mix');
+      assert.deepEqual(answers.get('/fast'), ['new', 'new'], 'the second ran new code');
+    } finally {
+      client.destroy();
       server.closeAllConnections();
       server.close();
     }

@@ -1,12 +1,19 @@
 /**
- * Where tasks begin: every HTTP, HTTPS and HTTP/2 request is a bounded task (until its response
- * has closed), every HTTP/2 stream too (until it closes), and every connection a server accepts
- * is an unbounded task (its message loop) until the socket closes.
+ * Where tasks begin: every connection a server accepts is an unbounded task (its message loop)
+ * until the socket closes, and every HTTP, HTTPS and HTTP/2 request and HTTP/2 stream is bounded
+ * work, until its response (or stream) has closed.
+ *
+ * A request is a task of its own only while a transition runs. Between transitions it runs in
+ * the context it arrived in (its connection's task) and holds that task on its side until it
+ * ends (Task.inFlight): a transition that starts then finds the connection in flight, keeps it on
+ * the old side until its requests have ended, and gives every later request a task of its own on
+ * the new side. Either way no request mixes versions, but the common case pays a counter and a
+ * listener instead of an async context per request (about 4% of a small HTTP server's CPU on
+ * Node 26, docs/benchmarks.md).
  *
  * Every Node server class (http, https, http2, tls) inherits `emit` from net.Server, so one
  * wrapper there covers them all without loading https or http2 at start-up; it acts only on
- * those events, and runs their listeners inside the task's async context. This runs on every
- * request, so it does as little as it can: one listener, labels built only when read.
+ * those events, and runs their listeners inside the task's async context.
  *
  * The listeners of the server's event are not all of a task's work: Node emits a request's body
  * and its end from the connection's parser, an HTTP/2 stream's data from its session, and a
@@ -20,38 +27,52 @@ import type { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import { AsyncResource } from 'node:async_hooks';
-import { endTask, startTask, storage, type Task } from './tasks.ts';
+import {
+  currentTask,
+  endTask,
+  hold,
+  release,
+  startTask,
+  storage,
+  transitionRunning,
+  type Task,
+} from './tasks.ts';
 
 type Emit = (this: EventEmitter, event: string | symbol, ...args: unknown[]) => boolean;
 
-function requestLabel(method: unknown, url: unknown): string {
+function requestLabel(req: unknown): string {
+  const { method, url } = (req ?? {}) as http.IncomingMessage;
   return `${typeof method === 'string' ? method : 'REQUEST'} ${typeof url === 'string' ? url : ''}`.trim();
 }
 
 /**
- * A request task ends when its response closes. ServerResponse emits 'close' on the tick after
- * 'finish', or when its socket closes first (Node 22.15+, 24, 26; the HTTP/2 compat response
- * emits it with 'finish' when its stream closes), so one listener is enough. The exception: on
- * Node 22 a pipelined response still queued behind another one gets no event at all when the
- * connection closes, so such a response also listens on the socket.
+ * Calls `done` once when a request's response has closed. ServerResponse emits 'close' on the
+ * tick after 'finish', or when its socket closes first (Node 22.15+, 24, 26; the HTTP/2 compat
+ * response emits it with 'finish' when its stream closes), so one listener is enough. The
+ * exception: on Node 22 a pipelined response still queued behind another one gets no event at all
+ * when the connection closes, so such a response also listens on the socket.
  */
-function requestTask(req: unknown, res: unknown): Task | null {
-  const r = res as http.ServerResponse | null | undefined;
-  if (r === undefined || r === null || typeof r.on !== 'function') return null;
-  const q = req as http.IncomingMessage | undefined;
-  const task = startTask('bounded', requestLabel, q?.method, q?.url);
-  const socket = r.socket === null ? q?.socket : null;
+function onResponseClose(req: unknown, res: http.ServerResponse, done: () => void): void {
+  const socket = res.socket === null ? (req as http.IncomingMessage | undefined)?.socket : null;
   if (socket != null && !socket.destroyed) {
+    let open = true;
     const end = (): void => {
+      if (!open) return;
+      open = false;
       socket.removeListener('close', end);
-      endTask(task);
+      done();
     };
     socket.on('close', end);
-    r.on('close', end);
+    res.on('close', end);
   } else {
-    r.on('close', () => endTask(task));
+    res.on('close', done);
   }
-  return task;
+}
+
+/** Calls `done` once when the request (`request`, …: `[req, res]`) or stream (`[stream]`) closes. */
+function onClose(event: string | symbol, args: unknown[], done: () => void): void {
+  if (event === 'stream') (args[0] as EventEmitter).on('close', done);
+  else onResponseClose(args[0], args[1] as http.ServerResponse, done);
 }
 
 function streamLabel(headers: unknown): string {
@@ -59,12 +80,28 @@ function streamLabel(headers: unknown): string {
   return `${String(h[':method'] ?? 'STREAM')} ${String(h[':path'] ?? '')}`.trim();
 }
 
-function streamTask(stream: unknown, headers: unknown): Task | null {
-  const s = stream as http2.ServerHttp2Stream | null | undefined;
-  if (s === undefined || s === null || typeof s.on !== 'function') return null;
-  const task = startTask('bounded', streamLabel, headers);
-  s.on('close', () => endTask(task));
+/** While a transition runs: the request or stream is a task of its own. */
+function ownTask(event: string | symbol, args: unknown[]): Task {
+  const task =
+    event === 'stream'
+      ? startTask('bounded', streamLabel, args[1])
+      : startTask('bounded', requestLabel, args[0]);
+  onClose(event, args, () => endTask(task));
   return task;
+}
+
+/** Between transitions: the request or stream holds the task it runs in until it closes. */
+function holdUntilClosed(event: string | symbol, args: unknown[]): void {
+  const task = currentTask();
+  // The request, or the stream's headers: what names it in a report, and what releases it.
+  const work = event === 'stream' ? args[1] : args[0];
+  let held = true;
+  hold(task, event === 'stream' ? streamLabel : requestLabel, work);
+  onClose(event, args, () => {
+    // Once, even if an application emits 'close' itself.
+    if (held) release(task, work);
+    held = false;
+  });
 }
 
 function connectionLabel(socket: unknown): string {
@@ -75,12 +112,14 @@ function connectionLabel(socket: unknown): string {
     : `connection ${s.remoteAddress}:${s.remotePort ?? ''}`;
 }
 
+const isEmitter = (x: unknown): x is EventEmitter =>
+  typeof x === 'object' && x !== null && typeof (x as EventEmitter).on === 'function';
+
 function connectionTask(socket: unknown): Task | null {
-  const s = socket as net.Socket | null | undefined;
-  if (s === undefined || s === null || typeof s.on !== 'function') return null;
+  if (!isEmitter(socket)) return null;
   // The peer address costs a system call: read it only for a report.
-  const task = startTask('unbounded', connectionLabel, s);
-  s.on('close', () => endTask(task));
+  const task = startTask('unbounded', connectionLabel, socket);
+  socket.on('close', () => endTask(task));
   return task;
 }
 
@@ -167,12 +206,22 @@ export function installTaskSources(): void {
     ...args: unknown[]
   ): boolean {
     let task: Task | null = null;
-    // A server with a listener for 'checkContinue' or 'checkExpectation' emits that instead of
-    // 'request' for a request that carries an `Expect` header.
-    if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') {
-      task = requestTask(args[0], args[1]);
-    } else if (event === 'connection') task = connectionTask(args[0]);
-    else if (event === 'stream') task = streamTask(args[0], args[1]);
+    if (event === 'connection') task = connectionTask(args[0]);
+    else if (
+      // A server with a listener for 'checkContinue' or 'checkExpectation' emits that instead of
+      // 'request' for a request that carries an `Expect` header.
+      event === 'request' ||
+      event === 'stream' ||
+      event === 'checkContinue' ||
+      event === 'checkExpectation'
+    ) {
+      // What closes: the response (args[1]) or the stream (args[0]). Not an emitter: an event
+      // emitted by hand, left alone.
+      const closes = event === 'stream' ? args[0] : args[1];
+      if (!isEmitter(closes)) return next.call(this, event, ...args);
+      if (!transitionRunning()) holdUntilClosed(event, args);
+      else task = ownTask(event, args);
+    }
     if (task === null) return next.call(this, event, ...args);
     const scope = taskScope(task);
     // The request, the stream or the socket: its later events belong to this task too.

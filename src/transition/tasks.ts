@@ -43,6 +43,16 @@ export class Task implements FrameOwner {
   /** The transition in which `side` was set (a task not switched yet has the transition's start side). */
   sideFor = 0;
   side: TaskSide = 'unpatched';
+  /**
+   * Requests and streams that run in this task's context without a task of their own (they began
+   * between transitions, see sources.ts) and have not ended: until they have, the task keeps its
+   * side, as a bounded task would.
+   */
+  inFlight = 0;
+  /** The latest work counted in `inFlight` while it is in flight, described when read. */
+  private heldDescribe: Describe | null = null;
+  private heldA: unknown;
+  private heldB: unknown;
   /** Neighbours in the list of live tasks (see LiveTasks). */
   prevLive: Task | null = null;
   nextLive: Task | null = null;
@@ -71,6 +81,34 @@ export class Task implements FrameOwner {
       this.a = this.b = undefined;
     }
     return this.text;
+  }
+  /**
+   * For reports: the label of a task holding work in flight names that work first, e.g.
+   * "GET /checkout on connection 127.0.0.1:50312" (the work is what an operator waits for).
+   */
+  get reportLabel(): string {
+    if (this.inFlight === 0) return this.label;
+    const more = this.inFlight - 1;
+    const work =
+      this.heldDescribe === null
+        ? `${this.inFlight} in flight`
+        : `${this.heldDescribe(this.heldA, this.heldB)}${more > 0 ? ` and ${more} more` : ''}`;
+    return `${work} on ${this.label}`;
+  }
+  /** Work described by `describe(a, b)` began in this task's context (see `hold`). */
+  hold(describe: Describe, a: unknown, b: unknown): void {
+    this.inFlight++;
+    this.heldDescribe = describe;
+    this.heldA = a;
+    this.heldB = b;
+  }
+  /** The work `hold` counted with `a` ended; true when it was the last. */
+  release(a: unknown): boolean {
+    if (this.heldA === a) {
+      this.heldDescribe = null;
+      this.heldA = this.heldB = undefined;
+    }
+    return --this.inFlight === 0;
   }
   /** A frame of `slot` began in this task while a transition ran. */
   entered(slot: Slot): void {
@@ -116,16 +154,37 @@ class LiveTasks implements Iterable<Task> {
 
 export const liveTasks = new LiveTasks();
 
-/** Notified when a task starts or ends and when a tracked frame ends (a transition re-checks). */
+/**
+ * Notified when a task starts or ends, when the last work in flight in a task ends, and when a
+ * tracked frame ends (a transition re-checks).
+ */
 export interface TaskObserver {
   taskStarted(task: Task): void;
   taskEnded(task: Task): void;
+  taskReleased(task: Task): void;
   frameLeft(task: Task, slot: Slot): void;
 }
 
 let observer: TaskObserver | null = null;
 export function setTaskObserver(o: TaskObserver | null): void {
   observer = o;
+}
+
+/** Whether a transition runs (it observes the tasks): only then do requests get tasks of their own. */
+export function transitionRunning(): boolean {
+  return observer !== null;
+}
+
+/**
+ * Work (described by `describe(a, b)` when a report reads it) began in `task`'s context: the task
+ * keeps its side until `release(task, a)`, called once.
+ */
+export function hold(task: Task, describe: Describe, a: unknown, b?: unknown): void {
+  task.hold(describe, a, b);
+}
+
+export function release(task: Task, a: unknown): void {
+  if (task.release(a)) observer?.taskReleased(task);
 }
 
 export function currentTask(): Task {

@@ -78,8 +78,14 @@ export interface PendingTask {
   /** Milliseconds since the transition started. */
   readonly waitingMs: number;
   /**
-   * Why it has not switched: a bounded task is 'in flight' until it ends; an unbounded task holds
-   * 'live frames' of its own, or only 'frames begun before the transition' (owner not tracked).
+   * Requests and streams in flight in this task's context that are not tasks of their own: they
+   * began between transitions, in their connection's task (docs/consistency.md, "Tasks").
+   */
+  readonly inFlight: number;
+  /**
+   * Why it has not switched: a bounded task is 'in flight' until it ends, an unbounded one while
+   * `inFlight` is not 0; otherwise an unbounded task holds 'live frames' of its own, or only
+   * 'frames begun before the transition' (owner not tracked).
    */
   readonly reason: 'in flight' | 'live frames' | 'frames begun before the transition';
   /** Live frames of functions in the transition that hold it. */
@@ -228,6 +234,9 @@ export class Transition implements TaskObserver, FrameTracker {
   taskEnded(task: Task): void {
     if (this.pending.has(task)) this.queueCheck();
   }
+  taskReleased(task: Task): void {
+    if (this.pending.has(task)) this.queueCheck();
+  }
   frameLeft(task: Task, slot: Slot): void {
     if (this.pending.has(task) && task.kind === 'unbounded' && this.slots().has(slot))
       this.queueCheck();
@@ -267,7 +276,7 @@ export class Transition implements TaskObserver, FrameTracker {
         this.pending.delete(task);
         continue;
       }
-      if (task.kind === 'bounded') continue;
+      if (task.kind === 'bounded' || task.inFlight > 0) continue;
       if (untracked && task.id < this.firstNewTask) continue;
       if (holdsFrames(task, slots)) continue;
       this.switchTask(task);
@@ -355,10 +364,11 @@ export class Transition implements TaskObserver, FrameTracker {
       pending.push({
         task: task.id,
         kind: task.kind,
-        label: task.label,
+        label: task.reportLabel,
         waitingMs: now - this.startedAt,
+        inFlight: task.inFlight,
         reason:
-          task.kind === 'bounded'
+          task.kind === 'bounded' || task.inFlight > 0
             ? 'in flight'
             : heldBefore && !own
               ? 'frames begun before the transition'
