@@ -9,8 +9,8 @@
  * Reported: throughput (as time per request), the server's CPU time per request (read from the
  * server around each batch), and p50 / p99 latency as the client sees it; then the same with the
  * loader installed but nothing instrumented, which isolates the task tracking that
- * `livepatch/register` starts for every request. Values are the baseline times the ratio, which
- * is the median over neighbouring batch pairs.
+ * `livepatch/register` starts for every connection. Values are the baseline times the ratio: the
+ * median over sessions (a fresh pair of servers each) of the median over its batch pairs.
  *
  * On Node 22 both servers run with --experimental-async-context-frame, as `livepatch run` starts
  * them (docs/consistency.md, "Cost"): without it AsyncLocalStorage is built on async hooks, and
@@ -24,9 +24,13 @@
 import { freshDir, QUICK, runChild, startChild } from './lib/proc.ts';
 import { median, ratioTarget, report, spread, type Row } from './report.ts';
 
-const SESSIONS = QUICK ? 1 : 2;
+// Many short sessions rather than a few long ones: a pair of server processes carries a bias of
+// its own (where the scheduler put them: an A/A pair read 0.96–1.03 per session on Node 26), so
+// the ratio is the median over sessions of each session's median batch pair, and the two
+// servers start in alternating order.
+const SESSIONS = QUICK ? 2 : 16;
 const WARMUP = QUICK ? 1000 : 2000;
-const BATCHES = QUICK ? 4 : 16;
+const BATCHES = QUICK ? 4 : 6;
 const BATCH = 1250;
 const CONCURRENCY = 32;
 
@@ -74,8 +78,9 @@ const CONFIGS = [
 ];
 
 interface Measured {
-  rate: { a: number[]; b: number[]; ratio: number[] };
-  cpu: { a: number[]; b: number[]; ratio: number[] };
+  /** Per batch pair, and `sessions`: each session's median ratio. */
+  rate: { a: number[]; b: number[]; ratio: number[]; sessions: number[] };
+  cpu: { a: number[]; b: number[]; ratio: number[]; sessions: number[] };
   p50: { a: number[]; b: number[] };
   p99: { a: number[]; b: number[] };
   functions: number;
@@ -85,27 +90,34 @@ interface Measured {
 async function measure(include: string, loader: boolean): Promise<Measured> {
   const env = { LIVEPATCH_INCLUDE: include, LIVEPATCH_CACHE_DIR: freshDir('http'), ...extraEnv };
   const m: Measured = {
-    rate: { a: [], b: [], ratio: [] },
-    cpu: { a: [], b: [], ratio: [] },
+    rate: { a: [], b: [], ratio: [], sessions: [] },
+    cpu: { a: [], b: [], ratio: [], sessions: [] },
     p50: { a: [], b: [] },
     p99: { a: [], b: [] },
     functions: 0,
     requests: 0,
   };
   for (let s = 0; s < SESSIONS; s++) {
-    const plain = await startChild('http-server.mjs', [], { instrumented: false, env, nodeArgs });
-    const subject = await startChild('http-server.mjs', [], {
-      instrumented: loader,
-      env,
-      nodeArgs,
-    });
+    // Odd sessions swap everything that has an order: which server starts first, and which one
+    // the load generator treats as its first side (A of A B B A …).
+    const swap = s % 2 === 1;
+    const start = (instrumented: boolean) =>
+      startChild('http-server.mjs', [], { instrumented, env, nodeArgs });
+    const first = await start(swap ? loader : false);
+    const second = await start(swap ? false : loader);
+    const [plain, subject] = swap ? [second, first] : [first, second];
+    const ports = swap
+      ? [subject.ready.port, plain.ready.port]
+      : [plain.ready.port, subject.ready.port];
     try {
       const { result } = await runChild<LoadResult>(
         'http-load.mjs',
-        [plain.ready.port, subject.ready.port, WARMUP, BATCHES, BATCH, CONCURRENCY].map(String),
+        [...ports, WARMUP, BATCHES, BATCH, CONCURRENCY].map(String),
         { instrumented: false, env, timeoutMs: 180_000 },
       );
-      for (const { a, b } of result.batches) {
+      const from = m.cpu.ratio.length;
+      for (const pair of result.batches) {
+        const [a, b] = swap ? [pair.b, pair.a] : [pair.a, pair.b];
         if (a.errors + b.errors > 0)
           throw new Error(`bench: http: ${a.errors + b.errors} requests failed`);
         m.rate.a.push((a.n / a.ms) * 1000);
@@ -116,10 +128,13 @@ async function measure(include: string, loader: boolean): Promise<Measured> {
         m.cpu.ratio.push(b.serverCpuMs / b.n / (a.serverCpuMs / a.n));
         m.requests += a.n + b.n;
       }
-      m.p50.a.push(result.a.p50);
-      m.p50.b.push(result.b.p50);
-      m.p99.a.push(result.a.p99);
-      m.p99.b.push(result.b.p99);
+      m.rate.sessions.push(median(m.rate.ratio.slice(from)));
+      m.cpu.sessions.push(median(m.cpu.ratio.slice(from)));
+      const [pa, pb] = swap ? [result.b, result.a] : [result.a, result.b];
+      m.p50.a.push(pa.p50);
+      m.p50.b.push(pb.p50);
+      m.p99.a.push(pa.p99);
+      m.p99.b.push(pb.p99);
     } finally {
       plain.child.stdin!.end('end\n');
       subject.child.stdin!.end('end\n');
@@ -135,8 +150,8 @@ for (const c of CONFIGS) {
   const m = await measure(c.include, c.loader);
   if (c.key === 'instrumented' && m.functions === 0)
     throw new Error('bench: http: the server was not instrumented');
-  const rr = median(m.rate.ratio);
-  const cr = median(m.cpu.ratio);
+  const rr = median(m.rate.sessions);
+  const cr = median(m.cpu.sessions);
   console.error(
     `  http ${c.key}: time/request ratio ${rr.toFixed(3)}, server CPU/request ratio ${cr.toFixed(3)}`,
   );
@@ -148,7 +163,7 @@ for (const c of CONFIGS) {
     baseline: `${rate.toFixed(0)} req/s plain`,
     ratio: rr,
     ...(c.target ? ratioTarget(rr, 1.02) : {}),
-    note: `${m.requests} measured requests, concurrency ${CONCURRENCY}, ${m.rate.ratio.length} batch pairs (${spread(m.rate.ratio)}); ${m.functions} functions instrumented${nodeArgs.length > 0 ? `; both servers run with ${nodeArgs.join(' ')}` : ''}`,
+    note: `${m.requests} measured requests, concurrency ${CONCURRENCY}, ${m.rate.sessions.length} sessions of ${BATCHES} batch pairs (session medians ${spread(m.rate.sessions)}); ${m.functions} functions instrumented${nodeArgs.length > 0 ? `; both servers run with ${nodeArgs.join(' ')}` : ''}`,
   });
   rows.push({
     name: `${c.key}: server CPU time per request`,
@@ -156,7 +171,7 @@ for (const c of CONFIGS) {
     baseline: `${cpu.toFixed(1)} µs plain`,
     ratio: cr,
     ...(c.target ? ratioTarget(cr, 1.02) : {}),
-    note: `batch pairs ${spread(m.cpu.ratio)}`,
+    note: `session medians ${spread(m.cpu.sessions)}`,
   });
   if (c.key !== 'instrumented') continue;
   rows.push({
