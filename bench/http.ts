@@ -28,9 +28,9 @@ import { median, ratioTarget, report, spread, type Row } from './report.ts';
 // its own (where the scheduler put them: an A/A pair read 0.96–1.03 per session on Node 26), so
 // the ratio is the median over sessions of each session's median batch pair, and the two
 // servers start in alternating order.
-const SESSIONS = QUICK ? 2 : 16;
+const SESSIONS = QUICK ? 2 : 20;
 const WARMUP = QUICK ? 1000 : 2000;
-const BATCHES = QUICK ? 4 : 6;
+const BATCHES = QUICK ? 4 : 12;
 const BATCH = 1250;
 const CONCURRENCY = 32;
 
