@@ -104,8 +104,9 @@ let shared: string | undefined;
 for (let s = 0; s < sessions; s++) {
   const swap = s % 2 === 1;
   // One transform cache for all sessions, as bench/http.ts has: from the second session on, the
-  // servers start warm. A fresh one per session makes every start cold, which measured 4% less
-  // for an instrumented server on Node 26 (session 12; why is open, see docs/benchmarks.md).
+  // servers start warm. A fresh one per session makes every start cold, which flattered an
+  // instrumented server by 3-4% on Node 26: a process that transformed code at start serves
+  // requests faster, as plain Node does after the same work (docs/benchmarks.md).
   const cache =
     values['fresh-cache'] === true ? freshDir('http-builds') : (shared ??= freshDir('http-builds'));
   const first = await start(builds[swap ? 1 : 0]!, cache);
