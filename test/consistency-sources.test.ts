@@ -53,13 +53,21 @@ function duringTransition(): void {
   after(() => setTaskObserver(null));
 }
 
-describe('task sources while a transition runs: HTTP requests are tasks', () => {
-  duringTransition();
-  const arrived = new Map<string, Deferred<http.ServerResponse>>();
+/** A request as the server saw it arrive: its response, the task it ran in, its socket. */
+interface Arrival {
+  readonly res: http.ServerResponse;
+  readonly task: Task;
+  readonly socket: net.Socket;
+}
+
+/**
+ * A server whose requests wait for the test: per path, `expect(path)` makes a promise of its
+ * arrival, a gate (`release`) that lets it answer, and a promise of its response's close.
+ */
+function gatedServer() {
+  const arrived = new Map<string, Deferred<Arrival>>();
   const release = new Map<string, Deferred<void>>();
   const closed = new Map<string, Deferred<void>>();
-  const seen = new Map<string, string>();
-  const socketClosed: Promise<void>[] = [];
   const expect = (path: string): void => {
     arrived.set(path, new Deferred());
     release.set(path, new Deferred());
@@ -67,12 +75,18 @@ describe('task sources while a transition runs: HTTP requests are tasks', () => 
   };
   const server = http.createServer(async (req, res) => {
     const path = req.url!;
-    seen.set(path, currentTask().label);
     res.on('close', () => closed.get(path)!.resolve());
-    arrived.get(path)!.resolve(res);
+    arrived.get(path)!.resolve({ res, task: currentTask(), socket: req.socket });
     await release.get(path)!.promise;
     if (!res.destroyed) res.end(path);
   });
+  return { arrived, release, closed, expect, server };
+}
+
+describe('task sources while a transition runs: HTTP requests are tasks', () => {
+  duringTransition();
+  const { arrived, release, closed, expect, server } = gatedServer();
+  const socketClosed: Promise<void>[] = [];
   server.on('connection', (socket: net.Socket) => {
     socketClosed.push(new Promise((resolve) => socket.once('close', () => resolve())));
   });
@@ -97,8 +111,7 @@ describe('task sources while a transition runs: HTTP requests are tasks', () => 
         })
         .on('error', reject);
     });
-    await arrived.get('/sent')!.promise;
-    assert.equal(seen.get('/sent'), 'GET /sent');
+    assert.equal((await arrived.get('/sent')!.promise).task.label, 'GET /sent');
     assert.ok(live().includes('GET /sent'), 'the request is a live task while it runs');
     assert.ok(
       live().some((l) => l.startsWith('connection 127.0.0.1:')),
@@ -132,7 +145,7 @@ describe('task sources while a transition runs: HTTP requests are tasks', () => 
     client.on('error', () => undefined);
     client.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /queued HTTP/1.1\r\nHost: x\r\n\r\n');
     await arrived.get('/first')!.promise;
-    const queued = await arrived.get('/queued')!.promise;
+    const queued = (await arrived.get('/queued')!.promise).res;
     assert.equal(queued.socket, null, 'the second response waits behind the first (pipelining)');
     const connection = `connection 127.0.0.1:${client.localPort}`;
     assert.deepEqual(
@@ -155,23 +168,7 @@ describe('task sources while a transition runs: HTTP requests are tasks', () => 
 });
 
 describe('task sources between transitions: a request holds the task it runs in', () => {
-  const arrived = new Map<string, Deferred<Task>>();
-  const release = new Map<string, Deferred<void>>();
-  const closed = new Map<string, Deferred<void>>();
-  const sockets = new Map<string, net.Socket>();
-  const expect = (path: string): void => {
-    arrived.set(path, new Deferred());
-    release.set(path, new Deferred());
-    closed.set(path, new Deferred());
-  };
-  const server = http.createServer(async (req, res) => {
-    const path = req.url!;
-    res.on('close', () => closed.get(path)!.resolve());
-    sockets.set(path, req.socket);
-    arrived.get(path)!.resolve(currentTask());
-    await release.get(path)!.promise;
-    if (!res.destroyed) res.end(path);
-  });
+  const { arrived, release, closed, expect, server } = gatedServer();
   let port = 0;
   before(async () => {
     port = await listen(server);
@@ -193,7 +190,7 @@ describe('task sources between transitions: a request holds the task it runs in'
     expect('/held');
     const client = send('/held');
     try {
-      const task = await arrived.get('/held')!.promise;
+      const { task } = await arrived.get('/held')!.promise;
       assert.equal(task.label, `connection 127.0.0.1:${client.localPort}`);
       assert.equal(task.inFlight, 1);
       assert.equal(task.reportLabel, `GET /held on ${task.label}`);
@@ -210,7 +207,7 @@ describe('task sources between transitions: a request holds the task it runs in'
   it('a request whose client goes away before the response releases its task', async () => {
     expect('/gone');
     const client = send('/gone');
-    const task = await arrived.get('/gone')!.promise;
+    const { task } = await arrived.get('/gone')!.promise;
     assert.equal(task.inFlight, 1);
     client.destroy();
     await closed.get('/gone')!.promise;
@@ -222,8 +219,12 @@ describe('task sources between transitions: a request holds the task it runs in'
     expect('/one');
     expect('/two');
     const client = send('/one', '/two');
-    const task = await arrived.get('/one')!.promise;
-    assert.equal(await arrived.get('/two')!.promise, task, 'both run in the connection task');
+    const { task, socket } = await arrived.get('/one')!.promise;
+    assert.equal(
+      (await arrived.get('/two')!.promise).task,
+      task,
+      'both run in the connection task',
+    );
     assert.equal(task.inFlight, 2);
     assert.equal(
       task.reportLabel,
@@ -231,7 +232,7 @@ describe('task sources between transitions: a request holds the task it runs in'
       'a report names the latest request in flight',
     );
     // The server's side of the connection: once its 'close' has been emitted, every listener ran.
-    const serverSide = new Promise((resolve) => sockets.get('/one')!.once('close', resolve));
+    const serverSide = new Promise((resolve) => socket.once('close', resolve));
     client.destroy();
     await serverSide;
     assert.ok(task.ended);
