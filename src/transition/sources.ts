@@ -27,16 +27,7 @@ import type { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import { AsyncResource } from 'node:async_hooks';
-import {
-  currentTask,
-  endTask,
-  hold,
-  release,
-  startTask,
-  storage,
-  transitionRunning,
-  type Task,
-} from './tasks.ts';
+import { currentTask, endTask, startTask, storage, transitionRunning, type Task } from './tasks.ts';
 
 type Emit = (this: EventEmitter, event: string | symbol, ...args: unknown[]) => boolean;
 
@@ -96,10 +87,10 @@ function holdUntilClosed(event: string | symbol, args: unknown[]): void {
   // The request, or the stream's headers: what names it in a report, and what releases it.
   const work = event === 'stream' ? args[1] : args[0];
   let held = true;
-  hold(task, event === 'stream' ? streamLabel : requestLabel, work);
+  task.hold(work, event === 'stream' ? streamLabel : requestLabel);
   onClose(event, args, () => {
     // Once, even if an application emits 'close' itself.
-    if (held) release(task, work);
+    if (held) task.release(work);
     held = false;
   });
 }

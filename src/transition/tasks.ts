@@ -51,8 +51,7 @@ export class Task implements FrameOwner {
   inFlight = 0;
   /** The latest work counted in `inFlight` while it is in flight, described when read. */
   private heldDescribe: Describe | null = null;
-  private heldA: unknown;
-  private heldB: unknown;
+  private held: unknown;
   /** Neighbours in the list of live tasks (see LiveTasks). */
   prevLive: Task | null = null;
   nextLive: Task | null = null;
@@ -92,23 +91,24 @@ export class Task implements FrameOwner {
     const work =
       this.heldDescribe === null
         ? `${this.inFlight} in flight`
-        : `${this.heldDescribe(this.heldA, this.heldB)}${more > 0 ? ` and ${more} more` : ''}`;
+        : `${this.heldDescribe(this.held, undefined)}${more > 0 ? ` and ${more} more` : ''}`;
     return `${work} on ${this.label}`;
   }
-  /** Work described by `describe(a, b)` began in this task's context (see `hold`). */
-  hold(describe: Describe, a: unknown, b: unknown): void {
+  /**
+   * Work (`work`, named by `describe(work)` when a report reads it) began in this task's context
+   * without a task of its own: the task keeps its side until `release(work)`, called once.
+   */
+  hold(work: unknown, describe: Describe): void {
     this.inFlight++;
     this.heldDescribe = describe;
-    this.heldA = a;
-    this.heldB = b;
+    this.held = work;
   }
-  /** The work `hold` counted with `a` ended; true when it was the last. */
-  release(a: unknown): boolean {
-    if (this.heldA === a) {
+  release(work: unknown): void {
+    if (this.held === work) {
       this.heldDescribe = null;
-      this.heldA = this.heldB = undefined;
+      this.held = undefined;
     }
-    return --this.inFlight === 0;
+    if (--this.inFlight === 0) observer?.taskReleased(this);
   }
   /** A frame of `slot` began in this task while a transition ran. */
   entered(slot: Slot): void {
@@ -173,18 +173,6 @@ export function setTaskObserver(o: TaskObserver | null): void {
 /** Whether a transition runs (it observes the tasks): only then do requests get tasks of their own. */
 export function transitionRunning(): boolean {
   return observer !== null;
-}
-
-/**
- * Work (described by `describe(a, b)` when a report reads it) began in `task`'s context: the task
- * keeps its side until `release(task, a)`, called once.
- */
-export function hold(task: Task, describe: Describe, a: unknown, b?: unknown): void {
-  task.hold(describe, a, b);
-}
-
-export function release(task: Task, a: unknown): void {
-  if (task.release(a)) observer?.taskReleased(task);
 }
 
 export function currentTask(): Task {
