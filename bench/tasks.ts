@@ -55,8 +55,7 @@ async function requestPath(mode: 'plain' | 'held' | 'own'): Promise<number> {
     const nothing = (): void => undefined;
     setTaskObserver({
       taskStarted: nothing,
-      taskEnded: nothing,
-      taskReleased: nothing,
+      taskMaySwitch: nothing,
       frameLeft: nothing,
     });
   }

@@ -45,8 +45,7 @@ function turn(): Promise<void> {
 function duringTransition(): void {
   const observer: TaskObserver = {
     taskStarted: () => undefined,
-    taskEnded: () => undefined,
-    taskReleased: () => undefined,
+    taskMaySwitch: () => undefined,
     frameLeft: () => undefined,
   };
   before(() => setTaskObserver(observer));

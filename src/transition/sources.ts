@@ -208,10 +208,10 @@ export function installTaskSources(): void {
     ) {
       // What closes: the response (args[1]) or the stream (args[0]). Not an emitter: an event
       // emitted by hand, left alone.
-      const closes = event === 'stream' ? args[0] : args[1];
-      if (!isEmitter(closes)) return next.call(this, event, ...args);
-      if (!transitionRunning()) holdUntilClosed(event, args);
-      else task = ownTask(event, args);
+      if (isEmitter(event === 'stream' ? args[0] : args[1])) {
+        if (transitionRunning()) task = ownTask(event, args);
+        else holdUntilClosed(event, args);
+      }
     }
     if (task === null) return next.call(this, event, ...args);
     const scope = taskScope(task);

@@ -108,7 +108,7 @@ export class Task implements FrameOwner {
       this.heldDescribe = null;
       this.held = undefined;
     }
-    if (--this.inFlight === 0) observer?.taskReleased(this);
+    if (--this.inFlight === 0) observer?.taskMaySwitch(this);
   }
   /** A frame of `slot` began in this task while a transition ran. */
   entered(slot: Slot): void {
@@ -155,13 +155,12 @@ class LiveTasks implements Iterable<Task> {
 export const liveTasks = new LiveTasks();
 
 /**
- * Notified when a task starts or ends, when the last work in flight in a task ends, and when a
- * tracked frame ends (a transition re-checks).
+ * Notified when a task starts, when it may switch (it ended, or the last work it held in flight
+ * did), and when a tracked frame ends (a transition re-checks).
  */
 export interface TaskObserver {
   taskStarted(task: Task): void;
-  taskEnded(task: Task): void;
-  taskReleased(task: Task): void;
+  taskMaySwitch(task: Task): void;
   frameLeft(task: Task, slot: Slot): void;
 }
 
@@ -196,7 +195,7 @@ export function endTask(task: Task): void {
   if (task.ended) return;
   task.ended = true;
   liveTasks.delete(task);
-  observer?.taskEnded(task);
+  observer?.taskMaySwitch(task);
 }
 
 export interface RunTaskOptions {

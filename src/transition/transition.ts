@@ -231,10 +231,7 @@ export class Transition implements TaskObserver, FrameTracker {
     task.sideFor = this.id;
     task.side = this.target;
   }
-  taskEnded(task: Task): void {
-    if (this.pending.has(task)) this.queueCheck();
-  }
-  taskReleased(task: Task): void {
+  taskMaySwitch(task: Task): void {
     if (this.pending.has(task)) this.queueCheck();
   }
   frameLeft(task: Task, slot: Slot): void {
