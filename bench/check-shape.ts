@@ -11,6 +11,8 @@
  *   no scope writes  the accessors keep their read cases only
  *   minimal slow path  only the fast test stays; the gate call becomes `throw 0` (what the
  *                  bytes of the slow path cost through V8's inlining budgets)
+ *   one gate call  the slow path until TRANSFORM_VERSION 21: one call passing `this`,
+ *                  `new.target`, the accessor and the arguments, its result compared with the gate
  *   no check       the module header only, no entry checks
  *   no wrappers    functions that still get a parameter wrapper lose it (and its check)
  *   slot object    the check reads `g` of the function's slot object (TRANSFORM_VERSION 15)

@@ -159,7 +159,7 @@ console.log(Number(process.hrtime.bigint() - t0) / 20000 / 1000);`;
   );
   // `gate(i)` reads function i's gate: a slot object's `g`, or (as generated) a global cell.
   const check = (gate: string, p: string): string =>
-    `const g=${gate};if(g!==null){const r=g(this,undefined,undefined,${p});if(r!==g)return r}`;
+    `const g=${gate};if(g!==null){const r=g(this);if(r!==void 0)return r(${p})}`;
   const body = (withCheck: boolean, gate: (i: number) => string): string => `
 function isA(n){${withCheck ? check(gate(0), 'n') : ''} return n.k === 1 }
 function isB(n){${withCheck ? check(gate(1), 'n') : ''} return n.k === 2 }
@@ -264,7 +264,7 @@ console.log(Number(process.hrtime.bigint() - t0) / 1500 / 200);`,
     throw new Error('callee probe: unexpected generated shape');
   const reading = generated.replace(
     CALLEE_GATE_CALL,
-    `(void 0,void 0,(o,n)=>{if(o===0)switch(n){case"cb":return cb}return 0},x)`,
+    `$lp_g(void 0,void 0,(o,n)=>{if(o===0)switch(n){case"cb":return cb}return 0})`,
   );
   const driver = `
 const small = [1, 2, 3];

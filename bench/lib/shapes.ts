@@ -34,7 +34,7 @@ export function shapeVariants(P: string, functionCount: number): ShapeVariant[] 
     'g',
   );
   const moduleAccessor = new RegExp(`${p}m\\.b\\(\\([^)]*\\)=>[^)]*\\);`);
-  const noArguments = (c: string): string => c.replaceAll(',...arguments);if(', ');if(');
+  const noArguments = (c: string): string => c.replaceAll(`${P}r(...arguments)}`, `${P}r()}`);
   const noScope = (c: string): string => c.replace(scope, 'void 0');
   const noCheck = (c: string): string =>
     c.replace(check, '').replace(exprCheck, `{return(/*]${P}*/`);
@@ -49,10 +49,26 @@ export function shapeVariants(P: string, functionCount: number): ShapeVariant[] 
   // Only the fast test stays; the call that would run a replacement is cut to `throw 0`: what the
   // bytecode size of the slow path costs (V8's inlining budgets count every byte of a function).
   const slowPath = new RegExp(
-    `const ${p}g=(${cell});if\\(${p}g!==null\\)\\{const ${p}r=${p}g\\(.*?\\);if\\(${p}r!==${p}g\\)return (?:await |yield\\* )?${p}r\\}`,
+    `const ${p}g=(${cell});if\\(${p}g!==null\\)\\{const ${p}r=${p}g\\([^)]*\\);if\\(${p}r!==void 0\\)return (?:await |yield\\* )?${p}r\\([^)]*\\)\\}`,
     'g',
   );
   const minimalSlowPath = (c: string): string => c.replace(slowPath, 'if($1!==null)throw 0;');
+  // The slow path until TRANSFORM_VERSION 21: one gate call with `this`, `new.target`, the scope
+  // accessor and the arguments, whose result was the call's, or the gate itself to decline.
+  const twoCalls = new RegExp(
+    `const ${p}r=${p}g\\((.*?)\\);if\\(${p}r!==void 0\\)return ((?:await |yield\\* |[\\w$]+\\.y\\([\\w$]+,await )?)${p}r\\(([^)]*)\\)`,
+    'g',
+  );
+  const oneGateCall = (c: string): string =>
+    c.replace(twoCalls, (_, gateArgs: string, before: string, args: string) => {
+      const given = splitTopLevel(gateArgs);
+      const all = [
+        ...given,
+        ...Array<string>(3 - given.length).fill('void 0'),
+        ...(args === '' ? [] : [args]),
+      ];
+      return `const ${P}r=${P}g(${all.join(',')});if(${P}r!==${P}g)return ${before}${P}r`;
+    });
   // Parameter wrappers (docs/architecture.md, "Parameters"): a function whose parameters run code
   // gets plain parameters and calls its original parameter list and body as an arrow. Removing the
   // three generated pieces of an untracked wrapper (the opening with its check, the `=>`, the
@@ -78,6 +94,7 @@ export function shapeVariants(P: string, functionCount: number): ShapeVariant[] 
     { name: 'no scope writes', edit: noScopeWrites },
     { name: 'no arguments, no module accessor', edit: (c) => noModuleAccessor(noArguments(c)) },
     { name: 'minimal slow path', edit: minimalSlowPath },
+    { name: 'one gate call (TRANSFORM_VERSION 21)', edit: oneGateCall },
     { name: 'no check', edit: noCheck },
     // The shape before gate cells (until TRANSFORM_VERSION 15): the check read `g` (a plain field,
     // given here to every slot) of the function's slot object, bound by a `var` of the wrapper.
@@ -106,11 +123,33 @@ export function shapeVariants(P: string, functionCount: number): ShapeVariant[] 
   ];
 }
 
+/** `a,(o,n)=>x,b` → `['a', '(o,n)=>x', 'b']`: commas outside parentheses and braces. */
+function splitTopLevel(list: string): string[] {
+  if (list === '') return [];
+  const parts: string[] = [];
+  let depth = 0;
+  let from = 0;
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    if (c === '(' || c === '{' || c === '[') depth++;
+    else if (c === ')' || c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 0) {
+      parts.push(list.slice(from, i));
+      from = i + 1;
+    }
+  }
+  parts.push(list.slice(from));
+  return parts;
+}
+
 /**
  * bench/codegen.ts's callee probe: a closure its function only passes to a call (`items.map(cb)`),
  * whose gate call the probe rewrites to read `cb` from the accessor, as the shape before
  * TRANSFORM_VERSION 19 did.
  */
 export const CALLEE_PROBE_SOURCE = `function hot(items) { const cb = (x) => x * 2 + 1; let s = 0; const a = items.map(cb); for (let i = 0; i < a.length; i++) s += a[i]; return s; }\nexports.hot = hot;\n`;
-/** cb's gate call as generated: no accessor (`void 0`), since nothing can reach cb's original. */
-export const CALLEE_GATE_CALL = /\(void 0,void 0,void 0,x\)/;
+/**
+ * cb's gate call as generated: no arguments (an arrow that reads no `this`, and no accessor, since
+ * nothing can reach cb's original).
+ */
+export const CALLEE_GATE_CALL = /\$lp_g\(\)/;

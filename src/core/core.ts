@@ -11,6 +11,7 @@ import {
   removeEntry,
   replacementKindProblem,
   setGateFactory,
+  type Replacement,
   type StackEntry,
 } from '../runtime/redirect.ts';
 import type { Gate, Slot } from '../runtime/slot.ts';
@@ -22,7 +23,7 @@ import {
   type TransitionOptions,
   type TransitionReport,
 } from '../transition/transition.ts';
-import { enterCall } from '../runtime/context.ts';
+import { callVersion, enterCall } from '../runtime/context.ts';
 import { validate, type PatchDefinition } from './definition.ts';
 import { EventBus } from './events.ts';
 import { PatchFunc, PatchObject, PatchRecord, type PatchStatus } from './patch.ts';
@@ -690,20 +691,21 @@ export class LivepatchCore {
       return top.replacement === null ? null : gateFor(slot, top.replacement);
     }
     const transition = this.transition;
-    const newer = top.replacement;
-    const older = stack.length > 1 ? stack[stack.length - 2]!.replacement : null;
-    const gate: Gate = (self, newTarget, scope, ...args) => {
+    // Each side's version and the function that runs it (null: the original code).
+    const side = (fn: Replacement | null) => (fn === null ? null : { fn, run: callVersion(fn) });
+    const newer = side(top.replacement);
+    const older = side(stack.length > 1 ? stack[stack.length - 2]!.replacement : null);
+    return (self, newTarget, scope) => {
       if (slot.bypass) {
         slot.bypass = false;
-        return gate;
+        return undefined;
       }
-      const side: TaskSide = transition.sideOfCurrentTask();
-      const fn = side === 'patched' ? newer : older;
-      if (fn === null) return gate;
-      enterCall(slot, fn, self, newTarget, scope);
-      return Reflect.apply(fn, self, args);
+      const taskSide: TaskSide = transition.sideOfCurrentTask();
+      const version = taskSide === 'patched' ? newer : older;
+      if (version === null) return undefined;
+      enterCall(slot, version.fn, self, newTarget, scope);
+      return version.run;
     };
-    return gate;
   }
 }
 

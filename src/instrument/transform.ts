@@ -21,7 +21,7 @@ import type {
 import { RUNTIME_KEY, slotsSpecifier } from '../runtime/key.ts';
 
 /** Bumped whenever generated code changes shape: it is part of the transform cache key. */
-export const TRANSFORM_VERSION = 21;
+export const TRANSFORM_VERSION = 22;
 
 /** The source does not parse; Node must report it itself from the original source. */
 export class InstrumentSyntaxError extends SyntaxError {
@@ -205,8 +205,11 @@ class Generator {
     const { p, open, close } = this;
     const R = `${p}r`;
     const T = `${p}t`;
-    // The gate is read once into a local and called as a plain function; it returns itself to
-    // let the original body run. Fewer bytes than re-reading the slot (see docs/architecture.md).
+    // The gate is read once into a local and called as a plain function with the call's `this`,
+    // `new.target` and scope accessor; it returns the function to call with the call's arguments,
+    // or undefined to let the original body run. Calls of at most two register operands need no
+    // register moves: a one-parameter method's check is 18 bytes of bytecode, 38 as one call that
+    // passed everything, and V8's inlining budgets count every byte (docs/architecture.md).
     const G = `${p}g`;
     // In a derived constructor `this` does not exist before super() returns: read it lazily.
     const lazyThis = '(()=>{try{return this}catch{}})()';
@@ -245,7 +248,7 @@ class Generator {
       // `length` (the parameters before the first default or rest).
       const lead = Array.from({ length: expectedLength(params) }, (_, i) => `${p}a${i}`);
       const formals = [...lead, `...${p}ar`].join(',');
-      const gate = `const ${R}=${G}(${thisExpr},${ntExpr},${scope},${formals});if(${R}!==${G})return ${awaitR}`;
+      const gate = `const ${R}=${G}(${gateArgs(thisExpr, ntExpr, scope)});if(${R}!==void 0)return ${awaitR}(${formals})`;
       const pre = `${open}${f.async ? 'async ' : ''}(${formals})=>{${trackStart}const ${G}=${cell};if(${G}!==null){${gate}}return ${f.async ? 'await ' : ''}(${close}`;
       const post = `${open})(${formals})${finallyText}}${close}`;
       this.out.prependRight(node.start, pre);
@@ -266,7 +269,7 @@ class Generator {
           ? node.start
           : this.scan(node.start, '(');
       const closeParen = this.scan(params[params.length - 1]!.end, ')');
-      const gate = `const ${R}=${G}(${thisExpr},${ntExpr},${scope},...arguments);if(${R}!==${G})return ${awaitR}`;
+      const gate = `const ${R}=${G}(${gateArgs(thisExpr, ntExpr, scope)});if(${R}!==void 0)return ${awaitR}(...arguments)`;
       const pre = `${open}(${lead.join(',')}){${trackStart}const ${G}=${cell};if(${G}!==null){${gate}}return ${f.async ? 'await ' : ''}(${f.async ? 'async ' : ''}${close}`;
       this.out.prependRight(openParen, pre);
       this.out.appendLeft(closeParen + 1, `${open}=>${close}`);
@@ -292,18 +295,15 @@ class Generator {
       str(q.type === 'RestElement' ? field(q, 'argument')! : q, 'name'),
     );
     const duplicateNames = new Set(names).size !== names.length; // sloppy `function f(a, a)`
-    // Arguments follow `this`, `new.target` and the scope accessor as arguments of the call, not
-    // as an array: fewer bytes of bytecode in every function (V8's inlining budgets count them).
-    let argsExpr = ',...arguments';
+    let argsExpr = '...arguments';
     if (f.arrow || (simpleOrRest && !f.usesArguments && !duplicateNames)) {
       argsExpr = params
         .map((q) =>
-          q.type === 'RestElement'
-            ? `,...${str(field(q, 'argument')!, 'name')!}`
-            : `,${str(q, 'name')!}`,
+          q.type === 'RestElement' ? `...${str(field(q, 'argument')!, 'name')!}` : str(q, 'name')!,
         )
-        .join('');
+        .join(',');
     }
+    const call = `${R}(${argsExpr})`;
     // An async function whose own code runs nothing on exit counts its frame with try/catch and
     // its returns instead of try/finally: a `finally` around an `await` costs V8 more on every
     // call (Node 24: 1.25x a near-empty async function; try/catch: 1.00x; bench/codegen.ts). Each
@@ -312,11 +312,11 @@ class Generator {
     const byReturns = tracked && f.async && !f.generator && !f.runsOnExit;
     const leave = (value: string): string => `${slot}.y(${T}${value === '' ? '' : `,${value}`})`;
     const ret = f.generator
-      ? `return yield* ${R}`
+      ? `return yield* ${call}`
       : byReturns
-        ? `return ${leave(`await ${R}`)}`
-        : `return ${awaitR}`;
-    const gate = `const ${R}=${G}(${thisExpr},${ntExpr},${scope}${argsExpr});if(${R}!==${G})${ret}`;
+        ? `return ${leave(`await ${call}`)}`
+        : `return ${tracked && f.async ? 'await ' : ''}${call}`;
+    const gate = `const ${R}=${G}(${gateArgs(thisExpr, ntExpr, scope)});if(${R}!==void 0)${ret}`;
     const check = `${trackStart}const ${G}=${cell};if(${G}!==null){${gate}}`;
     const E = `${p}e`;
     const endText = byReturns ? `}catch(${E}){${slot}.x(${T});throw ${E}}` : finallyText;
@@ -731,6 +731,16 @@ export function pickByIndex(N: string, leaves: readonly string[]): string {
     return `${N}<${starts[mid]}?${tree(lo, mid - 1)}:${tree(mid, hi)}`;
   };
   return tree(0, starts.length - 1);
+}
+
+/**
+ * The gate's arguments: `this`, `new.target`, the scope accessor, less the trailing ones that
+ * are undefined anyway (each costs bytes of bytecode, and a third moves all into a register list).
+ */
+function gateArgs(thisExpr: string, ntExpr: string, scope: string): string {
+  const args = [thisExpr, ntExpr, scope];
+  while (args.length > 0 && args[args.length - 1] === 'void 0') args.pop();
+  return args.join(',');
 }
 
 /** `Function.length`: parameters before the first default or rest parameter. */

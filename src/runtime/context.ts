@@ -6,7 +6,7 @@
  * the replacement, before it calls anything else that is patched.
  */
 import { ScopeOp } from './key.ts';
-import type { ScopeAccessor, Slot } from './slot.ts';
+import type { ScopeAccessor, Slot, VersionCall } from './slot.ts';
 import type { Replacement } from './redirect.ts';
 import { entryBelow } from './redirect.ts';
 
@@ -28,6 +28,15 @@ export function enterCall(
   curThis = self;
   curNewTarget = newTarget;
   curScope = scope;
+}
+
+/**
+ * What a gate returns to run `fn`: called by the entry check right after the gate recorded the
+ * call (enterCall), with only the call's arguments evaluated in between (its parameters, or a
+ * spread of `arguments` or of its rest parameter), so the recorded `this` is this call's.
+ */
+export function callVersion(fn: Replacement): VersionCall {
+  return (...args) => Reflect.apply(fn, curThis, args);
 }
 
 export interface CallContext {

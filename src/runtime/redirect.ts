@@ -5,7 +5,7 @@
  * original code. While the stack's top is a no-op or the stack is empty, the slot has no gate
  * and the function runs at full speed.
  */
-import { enterCall } from './context.ts';
+import { callVersion, enterCall } from './context.ts';
 import type { Gate, Slot } from './slot.ts';
 import { table, LookupError } from './table.ts';
 
@@ -74,17 +74,17 @@ function defaultGate(slot: Slot, stack: readonly StackEntry[]): Gate | null {
   return gateFor(slot, top.replacement);
 }
 
-/** The gate that runs one version: honours a pending bypass, records the call context, calls. */
+/** The gate that runs one version: honours a pending bypass, records the call context. */
 export function gateFor(slot: Slot, replacement: Replacement): Gate {
-  const gate: Gate = (self, newTarget, scope, ...args) => {
+  const run = callVersion(replacement);
+  return (self, newTarget, scope) => {
     if (slot.bypass) {
       slot.bypass = false;
-      return gate;
+      return undefined;
     }
     enterCall(slot, replacement, self, newTarget, scope);
-    return Reflect.apply(replacement, self, args);
+    return run;
   };
-  return gate;
 }
 
 function validateReplacement(slot: Slot, replacement: Replacement | null): void {

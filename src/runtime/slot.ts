@@ -18,16 +18,21 @@ export type ScopeAccessor = (op: number, index: number, a?: unknown, b?: unknown
 
 /**
  * Called by the entry check with the call's `this`, `new.target` (undefined where the function
- * cannot be constructed), scope accessor, then the call's arguments (the declared parameters, or
- * all of them where the original could see them). Returns the call's result, or the gate itself
- * to let the original body run. Called as a plain function (no receiver).
+ * cannot be constructed) and scope accessor, the trailing ones left out where they are undefined
+ * anyway. Returns the function that the check then calls with the call's arguments (the declared
+ * parameters, or all of them where the original could see them), which runs the chosen version
+ * with that `this` (see VersionCall); or undefined to let the original body run. Called as a
+ * plain function (no receiver). Two short calls instead of one that passes everything: fewer
+ * bytes of bytecode in every function (docs/architecture.md, "The entry check").
  */
 export type Gate = (
-  thisArg: unknown,
-  newTarget: unknown,
-  scope: ScopeAccessor | undefined,
-  ...args: unknown[]
-) => unknown;
+  thisArg?: unknown,
+  newTarget?: unknown,
+  scope?: ScopeAccessor,
+) => VersionCall | undefined;
+
+/** Runs one version with the `this` its gate just recorded (context.ts, `callVersion`). */
+export type VersionCall = (...args: unknown[]) => unknown;
 
 /**
  * Who owns a live frame that began while a transition ran: the task it began in. `x` hands the
