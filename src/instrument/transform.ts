@@ -315,7 +315,7 @@ class Generator {
       ? `return yield* ${call}`
       : byReturns
         ? `return ${leave(`await ${call}`)}`
-        : `return ${tracked && f.async ? 'await ' : ''}${call}`;
+        : `return ${awaitR}(${argsExpr})`;
     const gate = `const ${R}=${G}(${gateArgs(thisExpr, ntExpr, scope)});if(${R}!==void 0)${ret}`;
     const check = `${trackStart}const ${G}=${cell};if(${G}!==null){${gate}}`;
     const E = `${p}e`;
